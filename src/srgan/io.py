@@ -1,0 +1,128 @@
+"""Image and file I/O: RGB loading, and atomic writes so that no step leaves a half-written file.
+
+Every output of the pipeline is first written beside its destination under a temporary name and
+then renamed into place (``os.replace`` is atomic on POSIX). A job that is killed, or a disk that
+fills up, leaves at most a stray ``.tmp-*`` file, never a truncated result that a later step would
+trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the body succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def to_rgb(image: Image.Image, *, name: str = "image") -> Image.Image:
+    """Convert grayscale, palette, RGBA and 16-bit images to 8-bit RGB, logging what changed.
+
+    Set14's ``bridge`` is 8-bit grayscale; benchmark tables treat every image as RGB.
+    """
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        image = Image.fromarray(np.round(array / max(array.max(), 1) * 255).astype(np.uint8))
+    log.info("%s: converting mode %s to RGB", name, image.mode)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Composite on white, as image viewers show transparent pixels, instead of dropping alpha.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def load_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Load an image file as uint8 HxWx3 RGB; unreadable files raise ValueError naming the file."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return np.asarray(to_rgb(image, name=path.name), dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"cannot read image {path}: {error}") from error
+
+
+def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Save a uint8 HxWx3 (or HxW) array as PNG, atomically."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"save_png expects uint8, got {image.dtype}")
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def sha256_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it replaces ``path`` only if the body succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def log_to(path: str | os.PathLike) -> None:
+    """Send logging and stderr (tqdm progress bars, warnings, tracebacks) to a rule's log file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    stream = open(path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+    sys.stderr = stream
+    logging.basicConfig(stream=stream, level=logging.INFO, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)

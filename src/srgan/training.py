@@ -1,0 +1,326 @@
+"""SRResNet pretraining and SRGAN adversarial training (Ledig et al. 2017, sec. 3.2 and 4.2).
+
+Plain functions: a step function per stage, and one epoch loop (:func:`train`) that feeds it
+batches, validates after every epoch, and writes a resumable checkpoint.
+
+Data: patches are uint8 NxHxWx3 arrays opened memory-mapped. A batch moves to the device as uint8
+and is converted there: LR to [0, 1], HR to [-1, 1] (the paper's ranges). An epoch is one full pass
+over the patch set in a seeded random order; iterations count optimizer steps (the paper's unit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from srgan import metrics
+from srgan.evaluate import EvalPair, super_resolve
+from srgan.io import atomic_path, write_text
+from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss, pixel_mse
+from srgan.models import Discriminator, SRResNet, load_content_network
+from srgan.patches import load_eval_set
+
+log = logging.getLogger(__name__)
+
+StepFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+
+
+class PatchSet:
+    """HR/LR uint8 patch arrays (N, H, W, 3), memory-mapped from the .npy files of prepare_train."""
+
+    def __init__(self, hr_path: Path, lr_path: Path) -> None:
+        self.hr = np.load(hr_path, mmap_mode="r")
+        self.lr = np.load(lr_path, mmap_mode="r")
+        if len(self.hr) != len(self.lr):
+            raise ValueError(f"{hr_path} has {len(self.hr)} patches but {lr_path} has {len(self.lr)}")
+
+    def __len__(self) -> int:
+        return len(self.hr)
+
+    def batch(self, index: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """LR (B, 3, h, w) in [0, 1] and HR (B, 3, H, W) in [-1, 1] on ``device``, channels_last."""
+        rows = np.sort(index.numpy())  # sorted reads are sequential on the memory map
+        lr = torch.from_numpy(self.lr[rows]).to(device, non_blocking=True)  # (B, h, w, 3) uint8
+        hr = torch.from_numpy(self.hr[rows]).to(device, non_blocking=True)  # (B, H, W, 3) uint8
+        # NHWC memory permuted to NCHW is already the channels_last layout.
+        lr = lr.permute(0, 3, 1, 2).float().div_(255)
+        hr = hr.permute(0, 3, 1, 2).float().div_(127.5).sub_(1)
+        return lr, hr
+
+
+def epoch_order(n: int, batch_size: int, *, seed: int, epoch: int) -> list[torch.Tensor]:
+    """The batches of one epoch: a permutation seeded by (seed, epoch), last partial batch dropped.
+
+    Seeding per epoch makes a resumed run draw the same batches as an uninterrupted one.
+    """
+    if n < batch_size:
+        raise ValueError(f"only {n} patches for a batch of {batch_size}; draw more patches per image")
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(n, generator=generator)
+    return list(order[: n - n % batch_size].split(batch_size))
+
+
+def lr_at(iteration: int, *, base_lr: float, total: int, schedule: str, step_at: int | None = None) -> float:
+    """Learning rate at an iteration: constant, cosine to 0, or step (/10 at ``step_at``)."""
+    if schedule == "constant":
+        return base_lr
+    if schedule == "cosine":
+        return base_lr * 0.5 * (1 + math.cos(math.pi * iteration / max(total, 1)))
+    if schedule == "step":
+        return base_lr if step_at is None or iteration < step_at else base_lr / 10
+    raise ValueError(f"unknown lr schedule {schedule!r}; expected constant, cosine or step")
+
+
+def fingerprint(settings: Mapping) -> str:
+    """Short hash of the settings that shaped a checkpoint; a resume needs the same one."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def srresnet_step(generator: nn.Module, optimizer: torch.optim.Optimizer) -> StepFn:
+    """One MSE step of SRResNet (the paper's pretraining, and SRResNet-MSE)."""
+
+    def step(lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss = pixel_mse(generator(lr), hr)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"mse": loss.detach()}
+
+    return step
+
+
+def srgan_step(generator: nn.Module, discriminator: nn.Module, content_loss: ContentLoss,
+               opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, *,
+               adversarial_weight: float) -> StepFn:
+    """One alternating SRGAN step (k=1): D on real and detached fake, then G on content + adv."""
+
+    def step(lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
+        sr = generator(lr)  # (B, 3, H, W) in [-1, 1]
+        real_logits = discriminator(hr)
+        fake_logits = discriminator(sr.detach())
+        d_loss = discriminator_loss(real_logits, fake_logits)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+
+        content = content_loss(sr, hr)
+        adversarial = generator_adversarial_loss(discriminator(sr))
+        g_loss = content + adversarial_weight * adversarial
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        return {"g_loss": g_loss.detach(), "content_loss": content.detach(),
+                "adversarial_loss": adversarial.detach(), "d_loss": d_loss.detach(),
+                "d_real": torch.sigmoid(real_logits.detach()).mean(),
+                "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+
+    return step
+
+
+def validate(generator: nn.Module, val_sets: Mapping[str, Sequence[EvalPair]], *, device: torch.device,
+             scale: int) -> dict[str, float]:
+    """``{<set>_psnr, <set>_ssim}`` (standard protocol) and ``{<set>_psnr_rgb, <set>_ssim_rgb}``
+    (the report's) of the generator in eval mode, on every validation set.
+
+    Both protocols are recorded, so that changing ``metrics.protocol`` never retrains anything.
+    """
+    row = {}
+    for name, pairs in val_sets.items():
+        values: dict[str, list[float]] = {}
+        for _, lr, hr in pairs:
+            sr = super_resolve(generator, lr, device=device)
+            for protocol, suffix in (("standard", ""), ("report", "_rgb")):
+                values.setdefault(f"{name}_psnr{suffix}", []).append(
+                    metrics.psnr(sr, hr, scale=scale, protocol=protocol))
+                values.setdefault(f"{name}_ssim{suffix}", []).append(
+                    metrics.ssim(sr, hr, scale=scale, protocol=protocol))
+        row.update({key: float(np.mean(items)) for key, items in values.items()})
+    return row
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """torch.save to a temporary file, then rename: a kill never leaves a truncated checkpoint."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_resume_state(path: Path, expected_fingerprint: str) -> dict | None:
+    """The resume checkpoint at ``path`` if it belongs to these settings; a stale one is set aside."""
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("fingerprint") != expected_fingerprint:
+        stale = path.with_suffix(".stale.pt")
+        path.replace(stale)
+        log.warning("checkpoint %s was made with other settings (fingerprint %s, now %s): "
+                    "not reused, moved to %s; training starts from scratch",
+                    path, state.get("fingerprint"), expected_fingerprint, stale)
+        return None
+    log.info("resuming from %s after epoch %d (iteration %d)", path, state["epoch"], state["iteration"])
+    return state
+
+
+def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
+          optimizers: Mapping[str, torch.optim.Optimizer], patches: PatchSet, epochs: int,
+          batch_size: int, lr_schedule: Callable[[int], float], generator: nn.Module,
+          val_sets: Mapping[str, Sequence[EvalPair]], scale: int, device: torch.device, seed: int, resume_path: Path, settings: Mapping) -> list[dict]:
+    """Run ``epochs`` passes of ``step``; validate and checkpoint after each. Returns the history.
+
+    ``settings`` (JSON-able) is stored in the checkpoint and fingerprinted, so a rerun resumes only
+    from a checkpoint that the same settings produced.
+    """
+    key = fingerprint({"stage": stage, **settings})
+    state = load_resume_state(resume_path, key)
+    history: list[dict] = []
+    first_epoch, iteration, elapsed = 1, 0, 0.0
+    if state is not None:
+        for name, module in modules.items():
+            module.load_state_dict(state["modules"][name])
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        history, iteration, elapsed = state["history"], state["iteration"], state["elapsed"]
+        first_epoch = state["epoch"] + 1
+
+    iterations_per_epoch = len(patches) // batch_size
+    for epoch in range(first_epoch, epochs + 1):
+        start = time.perf_counter()
+        for module in modules.values():
+            module.train()
+        sums: dict[str, torch.Tensor] = {}
+        batches = epoch_order(len(patches), batch_size, seed=seed, epoch=epoch)
+        bar = tqdm(batches, desc=f"{stage} epoch {epoch}/{epochs}", file=sys.stderr,
+                   mininterval=5, unit="it", dynamic_ncols=False, ncols=100)
+        for index in bar:
+            lr_now = lr_schedule(iteration)
+            for optimizer in optimizers.values():
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_now
+            losses = step(*patches.batch(index, device))
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0) + value
+            iteration += 1
+        row = {name: float(total) / len(batches) for name, total in sums.items()}
+        bad = [name for name, value in row.items() if not math.isfinite(value)]
+        if bad:
+            raise FloatingPointError(
+                f"{stage}: non-finite {', '.join(bad)} in epoch {epoch} (iteration {iteration}); the "
+                f"last good checkpoint, after epoch {epoch - 1}, is kept at {resume_path}")
+        row.update(validate(generator, val_sets, device=device, scale=scale))
+        seconds = time.perf_counter() - start
+        elapsed += seconds
+        history.append({"epoch": epoch, "iteration": iteration, "lr": lr_now, **row,
+                        "seconds": round(seconds, 3), "elapsed": round(elapsed, 3)})
+        log.info("%s epoch %d/%d (%d it/epoch): %s", stage, epoch, epochs, iterations_per_epoch,
+                 ", ".join(f"{k}={v:.4g}" for k, v in history[-1].items() if isinstance(v, float)))
+        save_checkpoint(resume_path, {
+            "stage": stage, "epoch": epoch, "iteration": iteration, "elapsed": elapsed,
+            "fingerprint": key, "settings": dict(settings), "history": history,
+            "modules": {name: module.state_dict() for name, module in modules.items()},
+            "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+        })
+    return history
+
+
+# The config's model.variant names the generator's upsampling (DESIGN sec. 3).
+UPSAMPLE_OF_VARIANT = {"paper": "pixelshuffle", "report": "nearest"}
+
+
+def load_val_sets(val_dirs: Mapping[str, Path]) -> dict[str, list[EvalPair]]:
+    return {name: load_eval_set(Path(folder)) for name, folder in val_dirs.items()}
+
+
+def write_history(history: list[dict], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
+
+
+def run_pretrain(*, hr_path: Path, lr_path: Path, val_dirs: Mapping[str, Path], variant: str,
+                 num_blocks: int, scale: int, epochs: int, batch_size: int, lr: float,
+                 lr_schedule: str, seed: int, device: torch.device, resume_path: Path,
+                 generator_out: Path, history_out: Path) -> list[dict]:
+    """SRResNet trained with pixel MSE from scratch (Adam, beta1 0.9); writes G and its history."""
+    if variant not in UPSAMPLE_OF_VARIANT:
+        raise ValueError(f"unknown model variant {variant!r}; expected one of {list(UPSAMPLE_OF_VARIANT)}")
+    torch.manual_seed(seed)
+    model_args = {"num_blocks": num_blocks, "upsample": UPSAMPLE_OF_VARIANT[variant], "scale": scale}
+    generator = SRResNet(**model_args).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999))
+    patches = PatchSet(hr_path, lr_path)
+    total = epochs * (len(patches) // batch_size)
+    settings = {"model_args": model_args, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+                "lr_schedule": lr_schedule, "seed": seed, "patches": len(patches)}
+    history = train(
+        stage="srresnet", step=srresnet_step(generator, optimizer), modules={"generator": generator},
+        optimizers={"generator": optimizer}, patches=patches, epochs=epochs, batch_size=batch_size,
+        lr_schedule=lambda it: lr_at(it, base_lr=lr, total=total, schedule=lr_schedule),
+        generator=generator, val_sets=load_val_sets(val_dirs), scale=scale, device=device,
+        seed=seed, resume_path=resume_path, settings=settings)
+    save_checkpoint(generator_out, {"stage": "srresnet", "model_args": model_args,
+                                    "generator": generator.state_dict(), "settings": settings,
+                                    "history": history})
+    write_history(history, history_out)
+    return history
+
+
+def run_gan(*, generator_checkpoint: Path, hr_path: Path, lr_path: Path,
+            val_dirs: Mapping[str, Path], hr_size: int, scale: int, epochs: int, batch_size: int,
+            lr: float, lr_step_epochs: int | None, content: str, vgg_layer: str,
+            adversarial_weight: float, vgg_weights_path: str | None, allow_random_fallback: bool,
+            seed: int, device: torch.device, resume_path: Path, generator_out: Path,
+            discriminator_out: Path, content_network_out: Path, history_out: Path) -> list[dict]:
+    """SRGAN: G from the SRResNet checkpoint, a fresh D, content + 1e-3 adversarial loss."""
+    pretrained = torch.load(generator_checkpoint, map_location="cpu", weights_only=False)
+    torch.manual_seed(seed + 1)
+    generator = SRResNet(**pretrained["model_args"])
+    generator.load_state_dict(pretrained["generator"])
+    generator = generator.to(device).to(memory_format=torch.channels_last)
+    discriminator = Discriminator(input_size=hr_size).to(device).to(memory_format=torch.channels_last)
+    source = "none (pixel MSE)"
+    vgg = None
+    if content == "vgg":
+        vgg, source = load_content_network(layer=vgg_layer, weights_path=vgg_weights_path,
+                                           allow_random_fallback=allow_random_fallback)
+        vgg = vgg.to(device).to(memory_format=torch.channels_last)
+    content_loss = ContentLoss(kind=content, vgg=vgg)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.9, 0.999))
+    patches = PatchSet(hr_path, lr_path)
+    per_epoch = len(patches) // batch_size
+    step_at = None if lr_step_epochs is None else lr_step_epochs * per_epoch
+    settings = {"pretrained": pretrained["settings"], "epochs": epochs, "batch_size": batch_size,
+                "lr": lr, "lr_step_epochs": lr_step_epochs, "content": content,
+                "vgg_layer": vgg_layer, "vgg_source": source,
+                "adversarial_weight": adversarial_weight, "seed": seed, "patches": len(patches)}
+    history = train(
+        stage="srgan",
+        step=srgan_step(generator, discriminator, content_loss, opt_g, opt_d,
+                        adversarial_weight=adversarial_weight),
+        modules={"generator": generator, "discriminator": discriminator},
+        optimizers={"generator": opt_g, "discriminator": opt_d}, patches=patches, epochs=epochs,
+        batch_size=batch_size,
+        lr_schedule=lambda it: lr_at(it, base_lr=lr, total=epochs * per_epoch, schedule="step",
+                                     step_at=step_at),
+        generator=generator, val_sets=load_val_sets(val_dirs), scale=scale, device=device,
+        seed=seed, resume_path=resume_path, settings=settings)
+    save_checkpoint(generator_out, {"stage": "srgan", "model_args": pretrained["model_args"],
+                                    "generator": generator.state_dict(), "settings": settings,
+                                    "history": history})
+    save_checkpoint(discriminator_out, {"stage": "srgan", "input_size": hr_size,
+                                        "discriminator": discriminator.state_dict()})
+    write_text(content_network_out, json.dumps(
+        {"content": content, "layer": vgg_layer if content == "vgg" else None, "weights": source},
+        indent=2) + "\n")
+    write_history(history, history_out)
+    return history

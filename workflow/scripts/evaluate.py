@@ -1,0 +1,28 @@
+"""Rules bicubic_baseline and evaluate: per-image PSNR/SSIM CSV and SR images of one test set."""
+
+from pathlib import Path
+
+import torch
+
+from srgan.evaluate import (bicubic_predictor, evaluate_pairs, generator_predictor, load_generator,
+                            pick_device, write_metrics_csv)
+from srgan.io import atomic_dir, log_to
+from srgan.patches import load_eval_set
+
+
+def main(smk) -> None:
+    log_to(smk.log[0])
+    torch.set_num_threads(smk.threads)
+    if "generator" in smk.input.keys():
+        device = pick_device(smk.params.device)
+        predict = generator_predictor(load_generator(Path(smk.input.generator), device=device), device)
+    else:
+        predict = bicubic_predictor(smk.params.scale)
+    with atomic_dir(Path(smk.output.images)) as image_dir:
+        frame = evaluate_pairs(load_eval_set(Path(smk.input.data)), predict, scale=smk.params.scale,
+                               protocol=smk.params.protocol, image_dir=image_dir)
+    write_metrics_csv(frame, Path(smk.output.metrics))
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - injected by Snakemake

@@ -1,0 +1,17 @@
+"""Rule prepare_dataset: materialise one dataset as resources/datasets/<name>/HR/*.png + MANIFEST."""
+
+from pathlib import Path
+
+from srgan.datasets import prepare_dataset
+from srgan.io import log_to
+
+
+def main(smk) -> None:
+    log_to(smk.log[0])
+    spec = dict(smk.params.spec)
+    prepare_dataset(source=spec["source"], images=spec.get("images"), path=spec.get("path"),
+                    out_dir=Path(smk.output.hr), manifest=Path(smk.output.manifest))
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - injected by Snakemake

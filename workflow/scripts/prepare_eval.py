@@ -1,0 +1,15 @@
+"""Rule prepare_eval: mod-cropped HR and MATLAB-bicubic LR PNG pairs of an evaluation set."""
+
+from pathlib import Path
+
+from srgan.io import log_to
+from srgan.patches import prepare_eval_set
+
+
+def main(smk) -> None:
+    log_to(smk.log[0])
+    prepare_eval_set(Path(smk.input.hr), Path(smk.output[0]), scale=smk.params.scale)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - injected by Snakemake
