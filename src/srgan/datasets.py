@@ -47,8 +47,13 @@ def skimage_image(name: str) -> np.ndarray:
 
 
 def _png_mode(path: Path) -> str:
-    with Image.open(path) as image:
-        return image.mode
+    """The PIL mode of a PNG, or "" when it cannot be read (load_rgb then names the problem)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.mode
+    except (OSError, SyntaxError):
+        return ""
 
 
 def write_manifest(hr_dir: Path, manifest: Path) -> None:

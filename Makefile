@@ -1,0 +1,35 @@
+# The two commands of the README: `make demo` (the embedded offline run) and `make test`.
+# Both create the virtual environment on first use; nothing else needs installing by hand.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+# Snakemake's `script:` jobs must find this environment's python.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: demo test lint dryrun clean-demo install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,slurm]'
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+
+dryrun: $(STAMP)
+	$(BIN)/snakemake -n
+
+clean-demo:
+	rm -rf results/demo results/data results/logs/demo results/benchmarks/demo resources/datasets

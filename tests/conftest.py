@@ -1,0 +1,43 @@
+"""Shared test fixtures: paths, the offline benchmark data, and a Snakemake runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# ../shared/data beside the checkout; SRGAN_SHARED_DATA overrides it.
+SHARED_DATA = Path(os.environ.get("SRGAN_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "Set5" / "HR").is_dir():
+        pytest.skip(f"offline benchmark data not found at {SHARED_DATA} (set SRGAN_SHARED_DATA)")
+    return SHARED_DATA
+
+
+def snakemake_command() -> list[str]:
+    """Snakemake from the test's own environment, so that its scripts get the same python."""
+    exe = Path(sys.executable).with_name("snakemake")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "snakemake"]
+
+
+def run_snakemake(workdir: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run the repository's workflow with ``workdir`` as its working directory."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    command = [*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory",
+               str(workdir), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
+
+
+def copy_config(name: str, target: Path) -> Path:
+    """A copy of a config (``config.yaml`` or ``tests/config/<name>``) that a test may edit."""
+    source = REPO / name
+    shutil.copy(source, target)
+    return target
