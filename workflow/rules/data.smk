@@ -7,6 +7,7 @@ rule prepare_dataset:
         manifest="resources/datasets/{dataset}/MANIFEST.tsv",
     params:
         spec=lambda w: config["datasets"][w.dataset],
+        download_dir="resources/downloads",
     log:
         "results/logs/prepare_dataset/{dataset}.log",
     conda:

@@ -1,4 +1,5 @@
-"""Rule prepare_dataset: materialise one dataset as resources/datasets/<name>/HR/*.png + MANIFEST."""
+"""Rule prepare_dataset: materialise one dataset (skimage, folder, or a verified download) as
+resources/datasets/<name>/HR/*.png + MANIFEST."""
 
 from pathlib import Path
 
@@ -10,6 +11,7 @@ def main(smk) -> None:
     log_to(smk.log[0])
     spec = dict(smk.params.spec)
     prepare_dataset(source=spec["source"], images=spec.get("images"), path=spec.get("path"),
+                    name=spec.get("name"), download_dir=Path(smk.params.download_dir),
                     out_dir=Path(smk.output.hr), manifest=Path(smk.output.manifest))
 
 
