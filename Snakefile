@@ -1,7 +1,11 @@
 # SRGAN reproduction (Ledig et al., CVPR 2017): data -> SRResNet -> SRGAN -> metrics -> figures.
 # `snakemake --cores all` runs the embedded offline default; see README.md.
 
-configfile: "config.yaml"
+# --configfile replaces the embedded default rather than merging over it, so a preset or a user's
+# config never inherits the offline demo's shortcuts (skimage data, random-VGG fallback).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -9,6 +13,13 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+
+
+# Aggregation rules that take seconds run on the submitting host, never as cluster jobs.
+localrules:
+    all,
+    tables,
+    bicubic_table,
 
 
 rule all:

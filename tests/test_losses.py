@@ -99,3 +99,14 @@ def test_discriminator_loss():
 
 def test_adversarial_weight():
     assert ADVERSARIAL_WEIGHT == 1e-3
+
+
+def test_calibrated_feature_scale_matches_pixel_mse() -> None:
+    from srgan.losses import calibrated_feature_scale
+    torch.manual_seed(0)
+    vgg = VGGFeatures(layer="block2_conv2", weights="random")
+    hr = torch.rand(2, 3, 32, 32) * 2 - 1
+    sr = (hr + 0.2 * torch.randn_like(hr)).clamp(-1, 1)
+    scale = calibrated_feature_scale(vgg, sr, hr)
+    loss = ContentLoss(kind="vgg", vgg=vgg, feature_scale=scale)(sr, hr)
+    assert loss.item() == pytest.approx(pixel_mse(sr, hr).item(), rel=1e-4)

@@ -57,7 +57,8 @@ def super_resolve(generator: nn.Module, lr: np.ndarray, *, device: torch.device)
 
 
 def evaluate_pairs(pairs: Sequence[EvalPair], predict: Callable[[np.ndarray], np.ndarray], *,
-                   scale: int, protocol: str, image_dir: Path | None = None) -> pd.DataFrame:
+                   scale: int, protocol: str, round_y: bool = True,
+                   image_dir: Path | None = None) -> pd.DataFrame:
     """Per-image PSNR/SSIM of ``predict(LR)`` against HR; saves the SR PNGs to ``image_dir``."""
     rows = []
     for name, lr, hr in pairs:
@@ -65,8 +66,8 @@ def evaluate_pairs(pairs: Sequence[EvalPair], predict: Callable[[np.ndarray], np
         if sr.shape != hr.shape:
             raise ValueError(f"{name}: SR shape {sr.shape} differs from HR shape {hr.shape}")
         rows.append({"image": name,
-                     "psnr": metrics.psnr(sr, hr, scale=scale, protocol=protocol),
-                     "ssim": metrics.ssim(sr, hr, scale=scale, protocol=protocol)})
+                     "psnr": metrics.psnr(sr, hr, scale=scale, protocol=protocol, round_y=round_y),
+                     "ssim": metrics.ssim(sr, hr, scale=scale, protocol=protocol, round_y=round_y)})
         if image_dir is not None:
             save_png(Path(image_dir) / f"{name}.png", sr)
     return pd.DataFrame(rows, columns=["image", "psnr", "ssim"])

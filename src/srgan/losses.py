@@ -12,6 +12,8 @@ D returns logits, so the adversarial losses are BCE-with-logits (the paper's sig
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -100,3 +102,20 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     return real + fake
+
+
+@torch.no_grad()
+def calibrated_feature_scale(vgg: VGGFeatures, sr: torch.Tensor, hr: torch.Tensor) -> float:
+    """The VGG feature rescaling that makes the VGG loss equal the pixel MSE on one batch.
+
+    The paper chose 1/12.75 "to obtain VGG losses of a scale that is comparable to the MSE loss"
+    (sec. 2.2.1), for ImageNet weights. Random VGG19 weights (the offline fallback) give features
+    orders of magnitude smaller, so 1/12.75 would leave the adversarial term alone in charge and
+    wreck the generator; this applies the paper's own criterion to those weights instead.
+    sr, hr: (B, 3, H, W) in [-1, 1].
+    """
+    raw = F.mse_loss(vgg((sr + 1) / 2), vgg((hr + 1) / 2)).item()
+    mse = pixel_mse(sr, hr).item()
+    if raw <= 0 or mse <= 0:
+        return 1 / 12.75
+    return math.sqrt(mse / raw)

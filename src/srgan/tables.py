@@ -76,3 +76,54 @@ def write_tables(table: pd.DataFrame, test_sets: Sequence[str], notes: Sequence[
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
     write_text(markdown_path, to_markdown(table, test_sets, notes))
+
+
+# Published bicubic x4 baselines, PSNR (dB) / SSIM, standard protocol (Y, 4 px border): the EDSR
+# (Lim et al. 2017) and ESRGAN (Wang et al. 2018) tables, as collected in DESIGN.md sec. 3.
+PUBLISHED_BICUBIC_X4 = {
+    "Set5": (28.42, 0.8104),
+    "Set14": (26.00, 0.7027),
+    "B100": (25.96, 0.6675),
+    "Urban100": (23.14, 0.6577),
+    "DIV2K_valid": (26.66, 0.8521),
+}
+# Other spellings of the same test sets in configs and folder names.
+TEST_SET_ALIASES = {"bsd100": "B100", "b100": "B100", "set5": "Set5", "set14": "Set14",
+                    "urban100": "Urban100", "div2k_valid": "DIV2K_valid", "div2k-valid": "DIV2K_valid"}
+
+
+def published_bicubic(test_set: str) -> tuple[float, float] | None:
+    """The published x4 bicubic (PSNR, SSIM) of a test set, by name or alias; None if unknown."""
+    return PUBLISHED_BICUBIC_X4.get(TEST_SET_ALIASES.get(test_set.lower(), test_set))
+
+
+def bicubic_comparison(means: Mapping[str, tuple[float, float]], *, comparable: bool) -> pd.DataFrame:
+    """Our bicubic PSNR/SSIM per test set beside the published numbers and the difference.
+
+    ``comparable`` is False when the protocol or scale differ from the published tables (the
+    published columns are then left empty rather than compared with something else).
+    """
+    rows = []
+    for test_set, (psnr, ssim) in means.items():
+        published = published_bicubic(test_set) if comparable else None
+        pub_psnr, pub_ssim = published if published else (float("nan"), float("nan"))
+        rows.append({"test_set": test_set, "psnr": psnr, "ssim": ssim, "published_psnr": pub_psnr,
+                     "published_ssim": pub_ssim, "diff_psnr": psnr - pub_psnr, "diff_ssim": ssim - pub_ssim})
+    return pd.DataFrame(rows)
+
+
+def bicubic_markdown(table: pd.DataFrame, notes: Sequence[str]) -> str:
+    lines = ["| Test set | ours PSNR / SSIM | published PSNR / SSIM | difference |", "|---|---|---|---|"]
+    for _, row in table.iterrows():
+        published = ("-" if pd.isna(row["published_psnr"])
+                     else f"{row['published_psnr']:.2f} / {row['published_ssim']:.4f}")
+        diff = "-" if pd.isna(row["diff_psnr"]) else f"{row['diff_psnr']:+.3f} / {row['diff_ssim']:+.4f}"
+        lines.append(f"| {row['test_set']} | {row['psnr']:.3f} / {row['ssim']:.4f} | {published} | {diff} |")
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+
+
+def write_bicubic_table(table: pd.DataFrame, notes: Sequence[str], *, csv_path: Path,
+                        markdown_path: Path) -> None:
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6f")
+    write_text(markdown_path, bicubic_markdown(table, notes))

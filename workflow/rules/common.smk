@@ -58,4 +58,5 @@ def all_outputs():
         f"results/{EXP}/tables/results.md",
         f"results/{EXP}/figures/curves.png",
         f"results/{EXP}/figures/comparison.png",
+        f"results/{EXP}/tables/bicubic.md",
     ]

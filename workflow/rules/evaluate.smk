@@ -10,6 +10,7 @@ rule bicubic_baseline:
     params:
         scale=config["scale"],
         protocol=config["metrics"]["protocol"],
+        round_y=config["metrics"]["round_y"],
     log:
         "results/logs/{exp}/bicubic/{dataset}.log",
     conda:
@@ -28,6 +29,7 @@ rule evaluate:
     params:
         scale=config["scale"],
         protocol=config["metrics"]["protocol"],
+        round_y=config["metrics"]["round_y"],
         device=config["device"],
     log:
         "results/logs/{exp}/{stage}/{dataset}.log",

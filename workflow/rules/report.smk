@@ -48,3 +48,24 @@ rule figures:
         ENV
     script:
         "../scripts/make_figures.py"
+
+
+rule bicubic_table:
+    input:
+        metrics=lambda w: [
+            f"results/{w.exp}/eval/bicubic/{name}/metrics.csv" for name in config["test_sets"]
+        ],
+    output:
+        csv="results/{exp}/tables/bicubic.csv",
+        markdown="results/{exp}/tables/bicubic.md",
+    params:
+        test_sets=config["test_sets"],
+        protocol=config["metrics"]["protocol"],
+        round_y=config["metrics"]["round_y"],
+        scale=config["scale"],
+    log:
+        "results/logs/{exp}/bicubic_table.log",
+    conda:
+        ENV
+    script:
+        "../scripts/make_bicubic_table.py"

@@ -16,6 +16,9 @@ rule pretrain:
         seed=config["seed"],
         val_sets=config["val_sets"],
         device=config["device"],
+        precision=config["precision"],
+        compile=config["compile"],
+        checkpoint_every=config["checkpoint_every"],
         resume="results/{exp}/srresnet/resume.pt",
     log:
         "results/logs/{exp}/pretrain.log",
@@ -51,6 +54,9 @@ rule train_gan:
         seed=config["seed"],
         val_sets=config["val_sets"],
         device=config["device"],
+        precision=config["precision"],
+        compile=config["compile"],
+        checkpoint_every=config["checkpoint_every"],
         resume="results/{exp}/srgan/resume.pt",
     log:
         "results/logs/{exp}/train_gan.log",

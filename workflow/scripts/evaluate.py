@@ -20,7 +20,8 @@ def main(smk) -> None:
         predict = bicubic_predictor(smk.params.scale)
     with atomic_dir(Path(smk.output.images)) as image_dir:
         frame = evaluate_pairs(load_eval_set(Path(smk.input.data)), predict, scale=smk.params.scale,
-                               protocol=smk.params.protocol, image_dir=image_dir)
+                               protocol=smk.params.protocol, round_y=smk.params.round_y,
+                               image_dir=image_dir)
     write_metrics_csv(frame, Path(smk.output.metrics))
 
 

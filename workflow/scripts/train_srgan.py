@@ -19,11 +19,14 @@ def main(smk) -> None:
         lr_path=Path(smk.input.lr),
         val_dirs=dict(zip(smk.params.val_sets, map(Path, smk.input.val))),
         hr_size=smk.params.hr_size, scale=smk.params.scale, epochs=gan["epochs"],
+        iterations=gan["iterations"], lr_step_iterations=gan["lr_step_iterations"],
         batch_size=gan["batch_size"], lr=gan["lr"], lr_step_epochs=gan["lr_step_epochs"],
         content=gan["content"], vgg_layer=gan["vgg_layer"],
         adversarial_weight=gan["adversarial_weight"], vgg_weights_path=vgg["weights_path"],
         allow_random_fallback=vgg["allow_random_fallback"], seed=smk.params.seed,
-        device=pick_device(smk.params.device), resume_path=Path(smk.params.resume),
+        device=pick_device(smk.params.device), precision=smk.params.precision,
+        compile=smk.params.compile, checkpoint_every=smk.params.checkpoint_every,
+        resume_path=Path(smk.params.resume),
         generator_out=Path(smk.output.generator), discriminator_out=Path(smk.output.discriminator),
         content_network_out=Path(smk.output.content_network), history_out=Path(smk.output.history))
 

@@ -17,9 +17,11 @@ def main(smk) -> None:
         hr_path=Path(smk.input.hr), lr_path=Path(smk.input.lr),
         val_dirs=dict(zip(smk.params.val_sets, map(Path, smk.input.val))),
         variant=model["variant"], num_blocks=model["num_blocks"], scale=smk.params.scale,
-        epochs=train["epochs"], batch_size=train["batch_size"], lr=train["lr"],
+        epochs=train["epochs"], iterations=train["iterations"], batch_size=train["batch_size"], lr=train["lr"],
         lr_schedule=train["lr_schedule"], seed=smk.params.seed,
-        device=pick_device(smk.params.device), resume_path=Path(smk.params.resume),
+        device=pick_device(smk.params.device), precision=smk.params.precision,
+        compile=smk.params.compile, checkpoint_every=smk.params.checkpoint_every,
+        resume_path=Path(smk.params.resume),
         generator_out=Path(smk.output.generator), history_out=Path(smk.output.history))
 
 

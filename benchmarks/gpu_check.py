@@ -1,0 +1,180 @@
+"""The GPU check: correctness smoke, step throughput with/without bf16 and compile, FLOPs and
+utilisation, and the time SRResNet needs to reach Set5 Y-PSNR >= 31 dB. Run by gpu_check.sh.
+
+Data comes from a git-ignored folder of the repository (default .gpudata/, made by
+`benchmarks/gpu_check.sh prepare` from ../shared/data): T91 + BSD100 HR to train, Set5 HR to test.
+
+    python benchmarks/gpu_check.py --out OUT_DIR [--data .gpudata] [--psnr-budget-s 200] [--quick]
+
+Writes OUT_DIR/gpu_check.md (the tables) and OUT_DIR/psnr_curve.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train_throughput as tt  # noqa: E402
+
+from srgan import metrics  # noqa: E402
+from srgan.evaluate import pick_device, super_resolve  # noqa: E402
+from srgan.io import list_images  # noqa: E402
+from srgan.losses import ContentLoss  # noqa: E402
+from srgan.models import SRResNet  # noqa: E402
+from srgan.patches import extract_patches, load_eval_set, prepare_eval_set  # noqa: E402
+from srgan.training import (PatchSet, autocast_factory, epoch_order, resolve_precision,  # noqa: E402
+                            srgan_step, srresnet_step)
+
+# Dense bf16 tensor-core peaks (NVIDIA datasheets, SXM parts), TFLOP/s.
+BF16_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0}
+
+
+def peak_tflops(name: str) -> float | None:
+    return next((peak for key, peak in BF16_PEAK_TFLOPS.items() if key in name), None)
+
+
+def step_flops(stage: str, device: torch.device) -> float:
+    """FLOPs of one training step (forward + backward + both networks for SRGAN), counted by
+    torch's FlopCounterMode on the fp32 eager step (convolutions and matmuls)."""
+    g, d, vgg = tt.networks(device, channels_last=True)
+    lr = torch.rand(tt.BATCH, 3, tt.HR // 4, tt.HR // 4, device=device)
+    hr = torch.rand(tt.BATCH, 3, tt.HR, tt.HR, device=device) * 2 - 1
+    if stage == "srresnet":
+        step = srresnet_step(g, torch.optim.Adam(g.parameters()))
+    else:
+        step = srgan_step(g, d, ContentLoss(kind="vgg", vgg=vgg), torch.optim.Adam(g.parameters()),
+                          torch.optim.Adam(d.parameters()), adversarial_weight=1e-3)
+    with FlopCounterMode(display=False) as counter:
+        step(lr, hr)
+    return float(counter.get_total_flops())
+
+
+def throughput_table(paths: list[Path], patches: PatchSet, device: torch.device, steps: int,
+                     warmup: int, variants: list[str]) -> list[dict]:
+    rows = []
+    peak = peak_tflops(torch.cuda.get_device_name()) if device.type == "cuda" else None
+    for stage in ("srresnet", "srgan"):
+        flops = step_flops(stage, device)
+        ref = tt.reference_rate(paths, stage, device, steps, warmup)
+        candidates = [("reference (PIL per sample, fp32 eager)", ref)]
+        for variant in variants:
+            precision, compile = tt.VARIANTS[variant]
+            start = time.perf_counter()
+            rate = tt.our_rate(patches, stage, device, steps, warmup, precision=precision, compile=compile)
+            print(f"  {stage} {variant}: {rate:.1f} patches/s ({time.perf_counter() - start:.0f} s)", flush=True)
+            candidates.append((variant, rate))
+        for label, rate in candidates:
+            achieved = flops * rate / tt.BATCH / 1e12
+            rows.append({"step": stage, "implementation": label, "patches/s": round(rate, 1),
+                         "vs reference": round(rate / ref, 2), "GFLOP/step": round(flops / 1e9, 1),
+                         "TFLOP/s": round(achieved, 1),
+                         "bf16 peak util.": f"{achieved / peak:.1%}" if peak else "-"})
+    return rows
+
+
+def time_to_psnr(train_paths: list[Path], set5: Path, device: torch.device, *, budget_s: float,
+                 target: float, lr: float, eval_every: int, work: Path) -> tuple[list[dict], float | None]:
+    """Train the paper's SRResNet (bf16, channels_last, batch 16, Adam lr) until Set5 Y-PSNR >= target
+    or the budget ends; evaluation time is excluded from the training clock."""
+    extract_patches(train_paths, hr_size=96, per_image=64, scale=4, seed=0,
+                    hr_out=work / "hr.npy", lr_out=work / "lr.npy")
+    patches = PatchSet(work / "hr.npy", work / "lr.npy")
+    prepare_eval_set(set5, work / "set5", scale=4)
+    pairs = load_eval_set(work / "set5")
+    torch.manual_seed(0)
+    g = SRResNet().to(device).to(memory_format=torch.channels_last)
+    step = srresnet_step(g, torch.optim.Adam(g.parameters(), lr=lr, betas=(0.9, 0.999)),
+                         autocast=autocast_factory(device, "auto"))
+    curve, reached, clock, iteration, epoch = [], None, 0.0, 0, 0
+    while clock < budget_s and reached is None:
+        epoch += 1
+        for index in epoch_order(len(patches), 16, seed=0, epoch=epoch):
+            tt.sync(device)
+            start = time.perf_counter()
+            step(*patches.batch(index, device))
+            iteration += 1
+            if iteration % eval_every == 0:
+                tt.sync(device)
+            clock += time.perf_counter() - start
+            if iteration % eval_every == 0:
+                psnr = float(np.mean([metrics.psnr(super_resolve(g, lr_img, device=device), hr_img, scale=4)
+                                      for _, lr_img, hr_img in pairs]))
+                curve.append({"iteration": iteration, "train_seconds": round(clock, 1), "set5_psnr": round(psnr, 3)})
+                print(f"  it {iteration}: Set5 {psnr:.2f} dB at {clock:.0f} s", flush=True)
+                if psnr >= target:
+                    reached = clock
+                    break
+                if clock >= budget_s:
+                    break
+    return curve, reached
+
+
+def markdown(rows: list[dict]) -> str:
+    frame = pd.DataFrame(rows)
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=Path(".gpudata"))
+    parser.add_argument("--psnr-budget-s", type=float, default=200)
+    parser.add_argument("--target-psnr", type=float, default=31.0)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--quick", action="store_true", help="tiny CPU rehearsal of the whole script")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    device = pick_device("auto")
+    name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+    steps, warmup, eval_every = (2, 1, 4) if args.quick else (40, 10, 500)
+    variants = ["ours-fp32", "ours-bf16"] if args.quick else ["ours-fp32", "ours-bf16", "ours-compile"]
+    train_paths = [p for sub in ("T91", "BSD100") for p in list_images(args.data / sub)]
+    report = [f"# GPU check: {name}, torch {torch.__version__}\n"]
+    t0 = time.perf_counter()
+
+    print("throughput ...", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        big = [p for p in train_paths if min(tt.Image.open(p).size) >= 96]
+        extract_patches(big, hr_size=96, per_image=8, scale=4, seed=0,
+                        hr_out=Path(tmp) / "hr.npy", lr_out=Path(tmp) / "lr.npy")
+        patches = PatchSet(Path(tmp) / "hr.npy", Path(tmp) / "lr.npy")
+        rows = throughput_table(big, patches, device, steps, warmup, variants)
+    report += ["## Step throughput (batch 16, 96x96 HR)\n", markdown(rows), ""]
+    (args.out / "gpu_check.md").write_text("\n".join(report) + "\n")
+    print(markdown(rows), flush=True)
+
+    print(f"time to Set5 >= {args.target_psnr} dB ...", flush=True)
+    budget = 2 if args.quick else args.psnr_budget_s
+    with tempfile.TemporaryDirectory() as tmp:
+        curve, reached = time_to_psnr(train_paths, args.data / "Set5", device, budget_s=budget,
+                                      target=args.target_psnr, lr=args.lr, eval_every=eval_every,
+                                      work=Path(tmp))
+    pd.DataFrame(curve).to_csv(args.out / "psnr_curve.csv", index=False)
+    best = max((row["set5_psnr"] for row in curve), default=math.nan)
+    verdict = (f"reached {args.target_psnr} dB after {reached:.0f} s of training" if reached is not None
+               else f"not reached within {budget:.0f} s: best {best:.2f} dB")
+    report += [f"## SRResNet time to Set5 Y-PSNR >= {args.target_psnr} dB\n",
+               f"Paper SRResNet, {resolve_precision(device, 'auto')} autocast, channels_last, batch 16, "
+               f"Adam lr {args.lr}, trained on "
+               f"T91 + BSD100 ({len(train_paths)} images, 64 crops each); Set5 evaluated in fp32 every "
+               f"{eval_every} iterations (not counted in the clock): **{verdict}**.\n",
+               markdown(curve) if curve else "(no evaluation point)", "",
+               f"Total wall time of the check: {time.perf_counter() - t0:.0f} s"]
+    (args.out / "gpu_check.md").write_text("\n".join(report) + "\n")
+    print("\n".join(report[-4:]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
