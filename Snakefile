@@ -8,6 +8,9 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
@@ -18,8 +21,10 @@ include: "workflow/rules/report.smk"
 # Aggregation rules that take seconds run on the submitting host, never as cluster jobs.
 localrules:
     all,
+    adopt_pretrain,
     tables,
     bicubic_table,
+    ablation,
 
 
 rule all:

@@ -127,3 +127,74 @@ def write_bicubic_table(table: pd.DataFrame, notes: Sequence[str], *, csv_path: 
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
     write_text(markdown_path, bicubic_markdown(table, notes))
+
+
+# Ledig et al. 2017, Table 2 (x4; PSNR on Y with a 4 px border; SSIM from the daala tool, whose
+# Gaussian sigma grows with the image height, so it reads higher than the standard SSIM).
+PAPER_TABLE2 = {
+    "Set5": {"bicubic": (28.43, 0.8211), "srresnet": (32.05, 0.9019), "srgan": (29.40, 0.8472)},
+    "Set14": {"bicubic": (25.99, 0.7486), "srresnet": (28.49, 0.8184), "srgan": (26.02, 0.7397)},
+    "B100": {"bicubic": (25.94, 0.6935), "srresnet": (27.58, 0.7620), "srgan": (25.16, 0.6688)},
+}
+
+
+def paper_comparison(table: pd.DataFrame, test_sets: Sequence[str]) -> pd.DataFrame:
+    """Long table: method, test set, ours, the paper's Table 2, and ours minus the paper's."""
+    rows = []
+    for _, row in table.iterrows():
+        method = next(key for key, label in METHOD_LABELS.items() if label == row["method"])
+        for test_set in test_sets:
+            paper = PAPER_TABLE2.get(TEST_SET_ALIASES.get(test_set.lower(), test_set), {}).get(method)
+            if paper is None:
+                continue
+            psnr, ssim = row[f"{test_set}_psnr"], row[f"{test_set}_ssim"]
+            rows.append({"method": row["method"], "test_set": test_set, "psnr": psnr, "ssim": ssim,
+                         "paper_psnr": paper[0], "paper_ssim": paper[1],
+                         "diff_psnr": psnr - paper[0], "diff_ssim": ssim - paper[1]})
+    return pd.DataFrame(rows)
+
+
+def paper_markdown(comparison: pd.DataFrame) -> str:
+    lines = ["| Method | Test set | ours PSNR / SSIM | paper PSNR / SSIM | difference |",
+             "|---|---|---|---|---|"]
+    for _, r in comparison.iterrows():
+        lines.append(f"| {r['method']} | {r['test_set']} | {r['psnr']:.2f} / {r['ssim']:.4f} | "
+                     f"{r['paper_psnr']:.2f} / {r['paper_ssim']:.4f} | "
+                     f"{r['diff_psnr']:+.2f} / {r['diff_ssim']:+.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(table: pd.DataFrame, test_sets: Sequence[str], caption: str) -> str:
+    """A booktabs tabular in the layout of the paper's Table 2 (PSNR over SSIM per method)."""
+    escape = lambda text: str(text).replace("_", r"\_")  # noqa: E731
+    columns = "l" + "c" * len(table)
+    lines = [r"\begin{table}[t]", r"\centering", f"\\caption{{{escape(caption)}}}",
+             f"\\begin{{tabular}}{{{columns}}}", r"\toprule",
+             "Set & " + " & ".join(escape(m) for m in table["method"]) + r" \\", r"\midrule"]
+    for test_set in test_sets:
+        psnr = " & ".join(f"{v:.2f}" for v in table[f"{test_set}_psnr"])
+        ssim = " & ".join(f"{v:.4f}" for v in table[f"{test_set}_ssim"])
+        lines += [f"{escape(test_set)} PSNR & {psnr}" + r" \\", f"{escape(test_set)} SSIM & {ssim}" + r" \\"]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def ablation_table(srgan_csvs: Mapping[tuple[str, str], Path], srresnet_csvs: Mapping[str, Path],
+                   labels: Mapping[str, str], test_sets: Sequence[str]) -> pd.DataFrame:
+    """The paper's Table 1 layout: the shared SRResNet, then one SRGAN row per experiment."""
+    rows = [{"method": "SRResNet (MSE)", **{f"{s}_{m}": v for s in test_sets
+                                            for m, v in zip(("psnr", "ssim"), read_mean(srresnet_csvs[s]))}}]
+    for exp, label in labels.items():
+        row = {"method": f"{label} ({exp})"}
+        for s in test_sets:
+            row[f"{s}_psnr"], row[f"{s}_ssim"] = read_mean(srgan_csvs[(exp, s)])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def content_label(content: str, vgg_layer: str) -> str:
+    """SRGAN-MSE, or SRGAN-VGG54 for block5_conv4 (phi_5,4), as the paper names its variants."""
+    if content == "mse":
+        return "SRGAN-MSE"
+    block, conv = vgg_layer.removeprefix("block").split("_conv")
+    return f"SRGAN-VGG{block}{conv}"

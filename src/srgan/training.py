@@ -257,9 +257,11 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
           batch_size: int, lr_schedule: Callable[[int], float], generator: nn.Module,
           val_sets: Mapping[str, Sequence[EvalPair]], scale: int, device: torch.device, seed: int,
           resume_path: Path, settings: Mapping, iterations: int | None = None,
-          checkpoint_every: int = 0) -> list[dict]:
+          checkpoint_every: int = 0,
+          snapshot: Callable[[nn.Module], np.ndarray] | None = None) -> tuple[list[dict], dict[int, np.ndarray]]:
     """Run ``step`` over ``epochs`` passes (or exactly ``iterations`` steps, when given); validate
-    after each epoch. Returns the history, one row per epoch.
+    after each epoch. Returns the history (one row per epoch) and ``{epoch: snapshot(generator)}``,
+    the SR crop that the epoch-progression figure shows.
 
     A checkpoint (modules, optimizers, RNG states, position in the epoch, running loss sums,
     history) is written atomically after every epoch and every ``checkpoint_every`` iterations.
@@ -274,6 +276,7 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
     history: list[dict] = []
     epoch, done_batches, iteration, elapsed = 1, 0, 0, 0.0
     sums: dict[str, torch.Tensor] = {}
+    snapshots: dict[int, np.ndarray] = {}
     if state is not None:
         for name, module in modules.items():
             module.load_state_dict(state["modules"][name])
@@ -283,12 +286,13 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
         history, iteration, elapsed = state["history"], state["iteration"], state["elapsed"]
         epoch, done_batches = state["epoch"], state["batch"]
         sums = {name: value.to(device) for name, value in state["sums"].items()}
+        snapshots = state["snapshots"]
 
     def checkpoint(epoch: int, batch: int) -> None:
         save_checkpoint(resume_path, {
             "stage": stage, "epoch": epoch, "batch": batch, "iteration": iteration,
             "elapsed": elapsed + time.perf_counter() - start, "fingerprint": key,
-            "settings": dict(settings), "history": history,
+            "settings": dict(settings), "history": history, "snapshots": snapshots,
             "sums": {name: value.detach().cpu() for name, value in sums.items()},
             "modules": {name: module.state_dict() for name, module in modules.items()},
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
@@ -317,6 +321,8 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
         check_finite(stage, sums, epoch=epoch, iteration=iteration, resume_path=resume_path)
         row = {name: float(value) / len(batches) for name, value in sums.items()}
         row.update(validate(generator, val_sets, device=device, scale=scale))
+        if snapshot is not None:
+            snapshots[epoch] = snapshot(generator)
         seconds = time.perf_counter() - start
         history.append({"epoch": epoch, "iteration": iteration, "lr": lr_schedule(iteration - 1), **row,
                         "seconds": round(seconds, 3), "elapsed": round(elapsed + seconds, 3)})
@@ -326,7 +332,35 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
         checkpoint(epoch + 1, 0)
         elapsed += seconds
         epoch += 1
-    return history
+    return history, snapshots
+
+
+def center_box(shape: tuple[int, ...], size: int) -> tuple[int, int, int]:
+    """(top, left, size) of the centred square crop the progression figure shows."""
+    size = min(size, shape[0], shape[1])
+    return (shape[0] - size) // 2, (shape[1] - size) // 2, size
+
+
+def snapshot_fn(val_sets: Mapping[str, Sequence[EvalPair]], device: torch.device,
+                size: int = 192) -> tuple[Callable[[nn.Module], np.ndarray] | None, dict]:
+    """The per-epoch snapshot of the first image of the first validation set (a centred crop of
+    its SR, in HR pixels), and the metadata that locates it; (None, {}) without validation sets."""
+    for set_name, pairs in val_sets.items():
+        if pairs:
+            image, lr, hr = pairs[0]
+            top, left, size = center_box(hr.shape, size)
+            meta = {"val_set": set_name, "image": image, "box": (top, left, size)}
+            return (lambda g: super_resolve(g, lr, device=device)[top:top + size, left:left + size]), meta
+    return None, {}
+
+
+def write_snapshots(snapshots: Mapping[int, np.ndarray], meta: Mapping, path: Path) -> None:
+    """``epoch_<n>`` arrays plus ``val_set``, ``image`` and ``box`` (top, left, size), atomically."""
+    arrays = {f"epoch_{epoch}": image for epoch, image in snapshots.items()}
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, val_set=np.array(meta.get("val_set", "")), image=np.array(meta.get("image", "")),
+                     box=np.array(meta.get("box", (0, 0, 0))), **arrays)
 
 
 def setup_backend(device: torch.device) -> None:
@@ -352,7 +386,8 @@ def run_pretrain(*, hr_path: Path, lr_path: Path, val_dirs: Mapping[str, Path], 
                  num_blocks: int, scale: int, epochs: int, batch_size: int, lr: float,
                  lr_schedule: str, seed: int, device: torch.device, resume_path: Path,
                  generator_out: Path, history_out: Path, iterations: int | None = None,
-                 precision: str = "fp32", compile: bool = False, checkpoint_every: int = 0) -> list[dict]:
+                 precision: str = "fp32", compile: bool = False, checkpoint_every: int = 0,
+                 snapshots_out: Path | None = None) -> list[dict]:
     """SRResNet trained with pixel MSE from scratch (Adam, beta1 0.9); writes G and its history.
 
     ``iterations`` (the paper's unit) overrides ``epochs`` when given; ``precision`` is auto, bf16
@@ -372,14 +407,18 @@ def run_pretrain(*, hr_path: Path, lr_path: Path, val_dirs: Mapping[str, Path], 
                 "compile": compile}
     setup_backend(device)
     forward = torch.compile(generator) if compile else generator
-    history = train(
+    val_sets = load_val_sets(val_dirs)
+    snapshot, snapshot_meta = snapshot_fn(val_sets, device)
+    history, snapshots = train(
         stage="srresnet",
         step=srresnet_step(forward, optimizer, autocast=autocast_factory(device, precision)),
         modules={"generator": generator}, iterations=iterations, checkpoint_every=checkpoint_every,
         optimizers={"generator": optimizer}, patches=patches, epochs=epochs, batch_size=batch_size,
         lr_schedule=lambda it: lr_at(it, base_lr=lr, total=total, schedule=lr_schedule),
-        generator=generator, val_sets=load_val_sets(val_dirs), scale=scale, device=device,
-        seed=seed, resume_path=resume_path, settings=settings)
+        generator=generator, val_sets=val_sets, scale=scale, device=device,
+        seed=seed, resume_path=resume_path, settings=settings, snapshot=snapshot)
+    if snapshots_out is not None:
+        write_snapshots(snapshots, snapshot_meta, snapshots_out)
     save_checkpoint(generator_out, {"stage": "srresnet", "model_args": model_args,
                                     "generator": generator.state_dict(), "settings": settings,
                                     "history": history})
@@ -394,7 +433,8 @@ def run_gan(*, generator_checkpoint: Path, hr_path: Path, lr_path: Path,
             seed: int, device: torch.device, resume_path: Path, generator_out: Path,
             discriminator_out: Path, content_network_out: Path, history_out: Path,
             iterations: int | None = None, lr_step_iterations: int | None = None,
-            precision: str = "fp32", compile: bool = False, checkpoint_every: int = 0) -> list[dict]:
+            precision: str = "fp32", compile: bool = False, checkpoint_every: int = 0,
+            snapshots_out: Path | None = None) -> list[dict]:
     """SRGAN: G from the SRResNet checkpoint, a fresh D, content + 1e-3 adversarial loss.
 
     The lr drops tenfold after ``lr_step_iterations`` (the paper: 1e5) or ``lr_step_epochs``.
@@ -435,7 +475,9 @@ def run_gan(*, generator_checkpoint: Path, hr_path: Path, lr_path: Path,
     setup_backend(device)
     g_forward = torch.compile(generator) if compile else generator
     d_forward = torch.compile(discriminator) if compile else discriminator
-    history = train(
+    val_sets = load_val_sets(val_dirs)
+    snapshot, snapshot_meta = snapshot_fn(val_sets, device)
+    history, snapshots = train(
         stage="srgan",
         step=srgan_step(g_forward, d_forward, content_loss, opt_g, opt_d,
                         adversarial_weight=adversarial_weight,
@@ -445,8 +487,10 @@ def run_gan(*, generator_checkpoint: Path, hr_path: Path, lr_path: Path,
         optimizers={"generator": opt_g, "discriminator": opt_d}, patches=patches, epochs=epochs,
         batch_size=batch_size,
         lr_schedule=lambda it: lr_at(it, base_lr=lr, total=total, schedule="step", step_at=step_at),
-        generator=generator, val_sets=load_val_sets(val_dirs), scale=scale, device=device,
-        seed=seed, resume_path=resume_path, settings=settings)
+        generator=generator, val_sets=val_sets, scale=scale, device=device,
+        seed=seed, resume_path=resume_path, settings=settings, snapshot=snapshot)
+    if snapshots_out is not None:
+        write_snapshots(snapshots, snapshot_meta, snapshots_out)
     save_checkpoint(generator_out, {"stage": "srgan", "model_args": pretrained["model_args"],
                                     "generator": generator.state_dict(), "settings": settings,
                                     "history": history})

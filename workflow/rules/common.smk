@@ -1,62 +1,195 @@
-# Config validation and the input functions. The config is read here, and only here; rules pass
-# plain values to the scripts through params (so that a changed key reruns exactly its stages).
+# Config validation, experiments, and the input functions. The config is read here, and only
+# here; rules pass plain values to the scripts through params (so that a changed key reruns
+# exactly the stages that use it).
+#
+# Experiments: `experiments:` maps a name to overrides of the base config (for example the paper's
+# SRGAN-MSE / -VGG22 / -VGG54 ablation, or seeds). Without it, the base config is one experiment,
+# named by `experiment`. Stages whose config slice is equal across experiments share one output:
+# training patches are keyed by their own settings, and SRResNet pretraining by a hash of its
+# settings (results/pretrain/<key>/), so an ablation of the GAN trains one SRResNet.
+
+import copy
+import hashlib
+import json
 
 from snakemake.utils import validate
 
 
-validate(config, schema="../schemas/config.schema.yaml", set_default=True)
-
-EXP = config["experiment"]
+SCHEMA = "../schemas/config.schema.yaml"
 STAGES = ["srresnet", "srgan"]
+METHODS = ["bicubic"] + STAGES
 ENV = "../../envs/srgan.yaml"
 
 
-def _check_dataset_names():
-    known = set(config["datasets"])
+def deep_merge(base, overrides):
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def check_experiment(name, cfg):
+    known = set(cfg["datasets"])
     for key in ("train_set", "test_sets", "val_sets"):
-        names = config[key] if isinstance(config[key], list) else [config[key]]
-        unknown = [name for name in names if name not in known]
+        names = cfg[key] if isinstance(cfg[key], list) else [cfg[key]]
+        unknown = [n for n in names if n not in known]
         if unknown:
             raise ValueError(
-                f"config key {key!r} names {unknown}, which are not in datasets: {sorted(known)}"
+                f"experiment {name!r}: config key {key!r} names {unknown}, which are not in "
+                f"datasets: {sorted(known)}"
             )
-    if config["patches"]["hr_size"] % config["scale"]:
+    if cfg["patches"]["hr_size"] % cfg["scale"]:
         raise ValueError(
-            f"patches.hr_size {config['patches']['hr_size']} is not a multiple of scale {config['scale']}"
+            f"experiment {name!r}: patches.hr_size {cfg['patches']['hr_size']} is not a multiple "
+            f"of scale {cfg['scale']}"
         )
 
 
-_check_dataset_names()
+def canonical(value):
+    """Keys sorted at every level: Snakemake compares params as written, so the same settings in
+    another key order (a hand-edited or re-dumped YAML) must not look like a change."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
+def load_experiments(config):
+    """{name: full config of that experiment}, each validated (defaults filled in)."""
+    validate(config, schema=SCHEMA, set_default=True)
+    base = {key: value for key, value in config.items() if key != "experiments"}
+    overrides = config.get("experiments") or {config["experiment"]: {}}
+    experiments = {}
+    for name, override in overrides.items():
+        cfg = deep_merge(base, override or {})
+        cfg["experiment"] = name
+        cfg.pop("experiments", None)
+        validate(cfg, schema=SCHEMA, set_default=True)
+        check_experiment(name, cfg)
+        experiments[name] = canonical(cfg)
+    return experiments
+
+
+def short_hash(value):
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def patches_key(cfg):
+    """Readable key of a training patch set: every setting that shapes its pixels."""
+    p = cfg["patches"]
+    return f"{cfg['train_set']}-hr{p['hr_size']}-n{p['per_image']}-x{cfg['scale']}-s{cfg['seed']}"
+
+
+def pretrain_slice(cfg):
+    """Everything the pretrain rule uses; equal slices share one SRResNet."""
+    return {
+        "patches": patches_key(cfg),
+        "model": cfg["model"],
+        "train": cfg["pretrain"],
+        "scale": cfg["scale"],
+        "seed": cfg["seed"],
+        "val_sets": cfg["val_sets"],
+        "device": cfg["device"],
+        "precision": cfg["precision"],
+        "compile": cfg["compile"],
+        "checkpoint_every": cfg["checkpoint_every"],
+    }
+
+
+def pretrain_key(cfg):
+    return f"{cfg['model']['variant']}{cfg['model']['num_blocks']}-{short_hash(pretrain_slice(cfg))}"
+
+
+EXPERIMENTS = dict(sorted(load_experiments(config).items()))
+DATASETS = {}
+for _name, _cfg in EXPERIMENTS.items():
+    for _dataset, _spec in _cfg["datasets"].items():
+        if DATASETS.setdefault(_dataset, _spec) != _spec:
+            raise ValueError(f"dataset {_dataset!r} is defined differently by two experiments")
+PATCHES = {patches_key(c): c for c in EXPERIMENTS.values()}
+PRETRAINS = {pretrain_key(c): c for c in EXPERIMENTS.values()}
 
 
 wildcard_constraints:
-    exp="[A-Za-z0-9_.-]+",
+    exp="|".join(EXPERIMENTS),
     dataset="[A-Za-z0-9_.-]+",
     stage="srresnet|srgan",
+    patches="[A-Za-z0-9_.-]+",
+    pretrain="[A-Za-z0-9_.-]+",
+    scale="[0-9]+",
 
 
-def eval_dirs(names):
-    return [f"results/data/eval/{name}" for name in names]
+def exp_cfg(wildcards):
+    return EXPERIMENTS[wildcards.exp]
+
+
+def exp_param(*keys):
+    """A params function: the value at ``keys`` in the experiment's config."""
+
+    def get(wildcards):
+        value = EXPERIMENTS[wildcards.exp]
+        for key in keys:
+            value = value[key]
+        return value
+
+    return get
+
+
+def eval_dir(cfg, dataset):
+    return f"results/data/eval/{dataset}/x{cfg['scale']}"
+
+
+def eval_dirs(cfg, names):
+    return [eval_dir(cfg, name) for name in names]
+
+
+def patch_files(cfg):
+    key = patches_key(cfg)
+    return {"hr": f"results/data/train/{key}/hr.npy", "lr": f"results/data/train/{key}/lr.npy"}
 
 
 def metrics_csvs(exp):
-    methods = ["bicubic"] + STAGES
+    cfg = EXPERIMENTS[exp]
     return [
         f"results/{exp}/eval/{method}/{name}/metrics.csv"
-        for method in methods
-        for name in config["test_sets"]
+        for method in METHODS
+        for name in cfg["test_sets"]
     ]
 
 
-def stage_checkpoint(wildcards):
-    return f"results/{wildcards.exp}/{wildcards.stage}/generator.pt"
+def figure_files(exp):
+    """The figures of one experiment (the progression figure needs a validation set)."""
+    cfg = EXPERIMENTS[exp]
+    files = {
+        "curves": f"results/{exp}/figures/curves.png",
+        "losses": f"results/{exp}/figures/losses.png",
+        "discriminator": f"results/{exp}/figures/discriminator.png",
+    }
+    files.update(
+        {
+            f"comparison_{name}": f"results/{exp}/figures/comparison_{name}.png"
+            for name in cfg["test_sets"]
+        }
+    )
+    if cfg["val_sets"]:
+        files.update(
+            {f"progress_{stage}": f"results/{exp}/figures/progress_{stage}.png" for stage in STAGES}
+        )
+    return files
 
 
 def all_outputs():
-    return [
-        f"results/{EXP}/tables/results.csv",
-        f"results/{EXP}/tables/results.md",
-        f"results/{EXP}/figures/curves.png",
-        f"results/{EXP}/figures/comparison.png",
-        f"results/{EXP}/tables/bicubic.md",
-    ]
+    outputs = []
+    for exp in EXPERIMENTS:
+        outputs += [
+            f"results/{exp}/tables/results.csv",
+            f"results/{exp}/tables/bicubic.csv",
+        ]
+        outputs += list(figure_files(exp).values())
+    if len(EXPERIMENTS) > 1:
+        outputs.append("results/ablation/ablation.csv")
+    return outputs

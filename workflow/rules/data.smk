@@ -6,7 +6,7 @@ rule prepare_dataset:
         hr=directory("resources/datasets/{dataset}/HR"),
         manifest="resources/datasets/{dataset}/MANIFEST.tsv",
     params:
-        spec=lambda w: config["datasets"][w.dataset],
+        spec=lambda w: DATASETS[w.dataset],
         download_dir="resources/downloads",
     log:
         "results/logs/prepare_dataset/{dataset}.log",
@@ -18,19 +18,19 @@ rule prepare_dataset:
 
 rule prepare_train:
     input:
-        hr="resources/datasets/{dataset}/HR",
+        hr=lambda w: f"resources/datasets/{PATCHES[w.patches]['train_set']}/HR",
     output:
-        hr="results/data/train/{dataset}/hr.npy",
-        lr="results/data/train/{dataset}/lr.npy",
+        hr="results/data/train/{patches}/hr.npy",
+        lr="results/data/train/{patches}/lr.npy",
     params:
-        hr_size=config["patches"]["hr_size"],
-        per_image=config["patches"]["per_image"],
-        scale=config["scale"],
-        seed=config["seed"],
+        hr_size=lambda w: PATCHES[w.patches]["patches"]["hr_size"],
+        per_image=lambda w: PATCHES[w.patches]["patches"]["per_image"],
+        scale=lambda w: PATCHES[w.patches]["scale"],
+        seed=lambda w: PATCHES[w.patches]["seed"],
     log:
-        "results/logs/prepare_train/{dataset}.log",
+        "results/logs/prepare_train/{patches}.log",
     benchmark:
-        "results/benchmarks/prepare_train/{dataset}.tsv"
+        "results/benchmarks/prepare_train/{patches}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -45,11 +45,11 @@ rule prepare_eval:
     input:
         hr="resources/datasets/{dataset}/HR",
     output:
-        directory("results/data/eval/{dataset}"),
+        directory("results/data/eval/{dataset}/x{scale}"),
     params:
-        scale=config["scale"],
+        scale=lambda w: int(w.scale),
     log:
-        "results/logs/prepare_eval/{dataset}.log",
+        "results/logs/prepare_eval/{dataset}_x{scale}.log",
     conda:
         ENV
     script:

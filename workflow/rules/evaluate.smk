@@ -3,14 +3,14 @@
 
 rule bicubic_baseline:
     input:
-        data="results/data/eval/{dataset}",
+        data=lambda w: eval_dir(EXPERIMENTS[w.exp], w.dataset),
     output:
         metrics="results/{exp}/eval/bicubic/{dataset}/metrics.csv",
         images=directory("results/{exp}/eval/bicubic/{dataset}/images"),
     params:
-        scale=config["scale"],
-        protocol=config["metrics"]["protocol"],
-        round_y=config["metrics"]["round_y"],
+        scale=exp_param("scale"),
+        protocol=exp_param("metrics", "protocol"),
+        round_y=exp_param("metrics", "round_y"),
     log:
         "results/logs/{exp}/bicubic/{dataset}.log",
     conda:
@@ -21,21 +21,21 @@ rule bicubic_baseline:
 
 rule evaluate:
     input:
-        data="results/data/eval/{dataset}",
-        generator=stage_checkpoint,
+        data=lambda w: eval_dir(EXPERIMENTS[w.exp], w.dataset),
+        generator="results/{exp}/{stage}/generator.pt",
     output:
         metrics="results/{exp}/eval/{stage}/{dataset}/metrics.csv",
         images=directory("results/{exp}/eval/{stage}/{dataset}/images"),
     params:
-        scale=config["scale"],
-        protocol=config["metrics"]["protocol"],
-        round_y=config["metrics"]["round_y"],
-        device=config["device"],
+        scale=exp_param("scale"),
+        protocol=exp_param("metrics", "protocol"),
+        round_y=exp_param("metrics", "round_y"),
+        device=exp_param("device"),
     log:
         "results/logs/{exp}/{stage}/{dataset}.log",
     benchmark:
         "results/benchmarks/{exp}/evaluate/{stage}/{dataset}.tsv"
-    threads: config["threads"]
+    threads: lambda w: EXPERIMENTS[w.exp]["threads"]
     resources:
         gpu=1,
         mem_mb=8000,

@@ -1,4 +1,5 @@
-# Tables and figures of one experiment.
+# Tables, figures and the ablation table. Outputs marked report() go into
+# `snakemake --report results/report.html`, captioned by workflow/report/*.rst.
 
 
 rule tables:
@@ -6,14 +7,22 @@ rule tables:
         metrics=lambda w: metrics_csvs(w.exp),
         content_network="results/{exp}/srgan/content_network.json",
     output:
-        csv="results/{exp}/tables/results.csv",
+        csv=report(
+            "results/{exp}/tables/results.csv",
+            caption="../report/results.rst",
+            category="{exp}",
+            subcategory="tables",
+            labels={"table": "results (CSV)"},
+        ),
         markdown="results/{exp}/tables/results.md",
+        latex="results/{exp}/tables/results.tex",
     params:
-        methods=["bicubic"] + STAGES,
-        test_sets=config["test_sets"],
-        protocol=config["metrics"]["protocol"],
-        scale=config["scale"],
-        smoke_scale=config["datasets"][config["train_set"]]["source"] == "skimage",
+        methods=METHODS,
+        test_sets=exp_param("test_sets"),
+        protocol=exp_param("metrics", "protocol"),
+        scale=exp_param("scale"),
+        smoke_scale=lambda w: EXPERIMENTS[w.exp]["datasets"][EXPERIMENTS[w.exp]["train_set"]]["source"]
+        == "skimage",
     log:
         "results/logs/{exp}/tables.log",
     conda:
@@ -22,50 +31,170 @@ rule tables:
         "../scripts/make_tables.py"
 
 
-rule figures:
-    input:
-        histories=expand("results/{{exp}}/history/{stage}.csv", stage=STAGES),
-        metrics=lambda w: metrics_csvs(w.exp),
-        data=eval_dirs(config["test_sets"][:1]),
-        images=lambda w: [
-            f"results/{w.exp}/eval/{method}/{config['test_sets'][0]}/images"
-            for method in ["bicubic"] + STAGES
-        ],
-    output:
-        curves="results/{exp}/figures/curves.png",
-        comparison="results/{exp}/figures/comparison.png",
-    params:
-        stages=STAGES,
-        methods=["bicubic"] + STAGES,
-        test_sets=config["test_sets"],
-        val_sets=config["val_sets"],
-        protocol=config["metrics"]["protocol"],
-        scale=config["scale"],
-        dpi=config["plots"]["dpi"],
-    log:
-        "results/logs/{exp}/figures.log",
-    conda:
-        ENV
-    script:
-        "../scripts/make_figures.py"
-
-
 rule bicubic_table:
     input:
         metrics=lambda w: [
-            f"results/{w.exp}/eval/bicubic/{name}/metrics.csv" for name in config["test_sets"]
+            f"results/{w.exp}/eval/bicubic/{name}/metrics.csv"
+            for name in EXPERIMENTS[w.exp]["test_sets"]
         ],
     output:
-        csv="results/{exp}/tables/bicubic.csv",
+        csv=report(
+            "results/{exp}/tables/bicubic.csv",
+            caption="../report/bicubic.rst",
+            category="{exp}",
+            subcategory="tables",
+            labels={"table": "bicubic vs published"},
+        ),
         markdown="results/{exp}/tables/bicubic.md",
     params:
-        test_sets=config["test_sets"],
-        protocol=config["metrics"]["protocol"],
-        round_y=config["metrics"]["round_y"],
-        scale=config["scale"],
+        test_sets=exp_param("test_sets"),
+        protocol=exp_param("metrics", "protocol"),
+        round_y=exp_param("metrics", "round_y"),
+        scale=exp_param("scale"),
     log:
         "results/logs/{exp}/bicubic_table.log",
     conda:
         ENV
     script:
         "../scripts/make_bicubic_table.py"
+
+
+rule figure_curves:
+    input:
+        histories=expand("results/{{exp}}/history/{stage}.csv", stage=STAGES),
+        bicubic=lambda w: [
+            f"results/{w.exp}/eval/bicubic/{name}/metrics.csv"
+            for name in EXPERIMENTS[w.exp]["val_sets"]
+            if name in EXPERIMENTS[w.exp]["test_sets"]
+        ],
+    output:
+        curves=report(
+            "results/{exp}/figures/curves.png",
+            caption="../report/curves.rst",
+            category="{exp}",
+            subcategory="training",
+            labels={"figure": "PSNR/SSIM per epoch"},
+        ),
+        losses=report(
+            "results/{exp}/figures/losses.png",
+            caption="../report/losses.rst",
+            category="{exp}",
+            subcategory="training",
+            labels={"figure": "losses"},
+        ),
+        discriminator=report(
+            "results/{exp}/figures/discriminator.png",
+            caption="../report/discriminator.rst",
+            category="{exp}",
+            subcategory="training",
+            labels={"figure": "D(HR), D(SR)"},
+        ),
+    params:
+        stages=STAGES,
+        val_sets=exp_param("val_sets"),
+        bicubic_sets=lambda w: [
+            name
+            for name in EXPERIMENTS[w.exp]["val_sets"]
+            if name in EXPERIMENTS[w.exp]["test_sets"]
+        ],
+        protocol=exp_param("metrics", "protocol"),
+        dpi=exp_param("plots", "dpi"),
+    log:
+        "results/logs/{exp}/figure_curves.log",
+    conda:
+        ENV
+    script:
+        "../scripts/make_curves.py"
+
+
+rule figure_progress:
+    input:
+        snapshots="results/{exp}/{stage}/snapshots.npz",
+        data=lambda w: eval_dirs(EXPERIMENTS[w.exp], EXPERIMENTS[w.exp]["val_sets"][:1]),
+    output:
+        report(
+            "results/{exp}/figures/progress_{stage}.png",
+            caption="../report/progress.rst",
+            category="{exp}",
+            subcategory="images",
+            labels={"figure": "progress, {stage}"},
+        ),
+    params:
+        epochs=exp_param("plots", "progress_epochs"),
+        scale=exp_param("scale"),
+        protocol=exp_param("metrics", "protocol"),
+        round_y=exp_param("metrics", "round_y"),
+        dpi=exp_param("plots", "dpi"),
+    log:
+        "results/logs/{exp}/figure_progress_{stage}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/make_progress.py"
+
+
+rule figure_comparison:
+    input:
+        data=lambda w: eval_dir(EXPERIMENTS[w.exp], w.dataset),
+        images=expand("results/{{exp}}/eval/{method}/{{dataset}}/images", method=METHODS),
+        metrics=expand("results/{{exp}}/eval/{method}/{{dataset}}/metrics.csv", method=METHODS),
+    output:
+        report(
+            "results/{exp}/figures/comparison_{dataset}.png",
+            caption="../report/comparison.rst",
+            category="{exp}",
+            subcategory="images",
+            labels={"figure": "comparison, {dataset}"},
+        ),
+    params:
+        methods=METHODS,
+        scale=exp_param("scale"),
+        protocol=exp_param("metrics", "protocol"),
+        crop=exp_param("plots", "crop"),
+        inset=exp_param("plots", "inset_size"),
+        dpi=exp_param("plots", "dpi"),
+    log:
+        "results/logs/{exp}/figure_comparison_{dataset}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/make_comparison.py"
+
+
+rule ablation:
+    input:
+        srgan=[
+            f"results/{exp}/eval/srgan/{name}/metrics.csv"
+            for exp, cfg in EXPERIMENTS.items()
+            for name in cfg["test_sets"]
+        ],
+        srresnet=[
+            f"results/{next(iter(EXPERIMENTS))}/eval/srresnet/{name}/metrics.csv"
+            for name in next(iter(EXPERIMENTS.values()))["test_sets"]
+        ],
+        content=[f"results/{exp}/srgan/content_network.json" for exp in EXPERIMENTS],
+    output:
+        csv=report(
+            "results/ablation/ablation.csv",
+            caption="../report/ablation.rst",
+            category="ablation",
+            labels={"table": "ablation"},
+        ),
+        markdown="results/ablation/ablation.md",
+    params:
+        experiments={
+            exp: {
+                "content": cfg["gan"]["content"],
+                "vgg_layer": cfg["gan"]["vgg_layer"],
+                "test_sets": cfg["test_sets"],
+            }
+            for exp, cfg in EXPERIMENTS.items()
+        },
+        protocol=config["metrics"]["protocol"],
+        scale=config["scale"],
+    log:
+        "results/logs/ablation.log",
+    conda:
+        ENV
+    script:
+        "../scripts/make_ablation.py"

@@ -28,7 +28,8 @@ def main(smk) -> None:
         compile=smk.params.compile, checkpoint_every=smk.params.checkpoint_every,
         resume_path=Path(smk.params.resume),
         generator_out=Path(smk.output.generator), discriminator_out=Path(smk.output.discriminator),
-        content_network_out=Path(smk.output.content_network), history_out=Path(smk.output.history))
+        content_network_out=Path(smk.output.content_network), history_out=Path(smk.output.history),
+        snapshots_out=Path(smk.output.snapshots))
 
 
 if __name__ == "__main__":

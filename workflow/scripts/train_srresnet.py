@@ -22,7 +22,8 @@ def main(smk) -> None:
         device=pick_device(smk.params.device), precision=smk.params.precision,
         compile=smk.params.compile, checkpoint_every=smk.params.checkpoint_every,
         resume_path=Path(smk.params.resume),
-        generator_out=Path(smk.output.generator), history_out=Path(smk.output.history))
+        generator_out=Path(smk.output.generator), history_out=Path(smk.output.history),
+        snapshots_out=Path(smk.output.snapshots))
 
 
 if __name__ == "__main__":

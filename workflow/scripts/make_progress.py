@@ -1,0 +1,35 @@
+"""Rule figure_progress: the report's Fig. 15, one validation crop at chosen epochs."""
+
+from pathlib import Path
+
+import numpy as np
+
+from srgan import metrics
+from srgan.io import load_rgb, log_to
+from srgan.plots import plot_progress, select_epochs
+
+
+def main(smk) -> None:
+    log_to(smk.log[0])
+    stage = smk.wildcards.stage
+    data = np.load(smk.input.snapshots)
+    top, left, size = (int(v) for v in data["box"])
+    image, val_set = str(data["image"]), str(data["val_set"])
+    hr = load_rgb(Path(smk.input.data[0]) / "HR" / f"{image}.png")[top:top + size, left:left + size]
+    available = sorted(int(key.removeprefix("epoch_")) for key in data.files if key.startswith("epoch_"))
+    snapshots = []
+    for epoch in select_epochs(smk.params.epochs, available):
+        sr = data[f"epoch_{epoch}"]
+        snapshots.append((epoch, sr,
+                          metrics.psnr(sr, hr, scale=smk.params.scale, protocol=smk.params.protocol,
+                                       round_y=smk.params.round_y),
+                          metrics.ssim(sr, hr, scale=smk.params.scale, protocol=smk.params.protocol,
+                                       round_y=smk.params.round_y)))
+    label = {"srresnet": "SRResNet", "srgan": "SRGAN"}[stage]
+    plot_progress(hr, snapshots, title=f"{label} by epoch: {val_set}/{image}, centre {size}x{size} crop "
+                  f"(PSNR/SSIM of the crop, {smk.params.protocol} protocol)",
+                  out=Path(smk.output[0]), dpi=smk.params.dpi)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 - injected by Snakemake
