@@ -110,7 +110,8 @@ def test_tiny_dag_runs_through_slurm(slurm_cluster, tmp_path: Path) -> None:
     # Every output of the tiny config exists.
     exp = tmp_path / "results" / "tiny"
     for path in ("tables/results.csv", "tables/results.md", "tables/bicubic.md",
-                 "figures/curves.png", "figures/comparison.png"):
+                 "figures/curves.png", "figures/comparison_tiny_test.png",
+                 "figures/progress_srgan.png"):
         assert (exp / path).is_file(), path
 
     # One SLURM job per job that Snakemake ran as a cluster job ("rule X:"; local jobs are printed
