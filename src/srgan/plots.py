@@ -67,9 +67,10 @@ def plot_curves(histories: Mapping[str, pd.DataFrame], val_sets: Sequence[str], 
                 ax.plot(epochs, history[metric_column(val_set, metric, protocol)], marker="o",
                         markersize=3, color=colour, linestyle=("-", "--", ":", "-.")[k % 4],
                         label=f"{label}, {val_set}")
+        if stage != list(histories)[-1]:  # a line between stages, none after the last
+            for ax in axes:
+                ax.axvline(int(epochs.max()) + 0.5, color="grey", linewidth=0.8, alpha=0.5)
         offset = int(epochs.max())
-        for ax in axes:
-            ax.axvline(offset + 0.5, color="grey", linewidth=0.8, alpha=0.5)
     for ax, metric in zip(axes, ("psnr", "ssim")):
         for k, (val_set, values) in enumerate((bicubic or {}).items()):
             ax.axhline(values[0 if metric == "psnr" else 1], color="black", linewidth=1,
