@@ -123,10 +123,6 @@ wildcard_constraints:
     scale="[0-9]+",
 
 
-def exp_cfg(wildcards):
-    return EXPERIMENTS[wildcards.exp]
-
-
 def exp_param(*keys):
     """A params function: the value at ``keys`` in the experiment's config."""
 
