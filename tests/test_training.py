@@ -166,6 +166,20 @@ def test_interrupt_then_resume_matches(patches, val_dirs, tmp_path: Path, monkey
     assert _same_weights(tmp_path / "full_g.pt", tmp_path / "part_g.pt")
 
 
+def test_snapshots_are_crops_of_the_validation_sr(patches, val_dirs, tmp_path: Path) -> None:
+    from srgan.evaluate import load_generator, super_resolve
+    from srgan.patches import load_eval_set
+    kwargs = _pretrain_kwargs(patches, val_dirs, tmp_path, epochs=2, name="snap")
+    run_pretrain(**kwargs, snapshots_out=tmp_path / "snap.npz")
+    data = np.load(tmp_path / "snap.npz")
+    assert sorted(data.files) == ["box", "epoch_1", "epoch_2", "image", "val_set"]
+    top, left, size = (int(v) for v in data["box"])
+    [(_, lr, _)] = load_eval_set(val_dirs["val"])
+    final = super_resolve(load_generator(tmp_path / "snap_g.pt", device=torch.device("cpu")), lr,
+                          device=torch.device("cpu"))
+    assert np.array_equal(data["epoch_2"], final[top:top + size, left:left + size])
+
+
 def test_iterations_override_epochs(patches, val_dirs, tmp_path: Path) -> None:
     kwargs = _pretrain_kwargs(patches, val_dirs, tmp_path, epochs=99, name="it")
     history = run_pretrain(**{**kwargs, "iterations": 8})

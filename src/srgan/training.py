@@ -182,24 +182,27 @@ def srgan_step(generator: nn.Module, discriminator: nn.Module, content_loss: Con
 
 
 def validate(generator: nn.Module, val_sets: Mapping[str, Sequence[EvalPair]], *, device: torch.device,
-             scale: int) -> dict[str, float]:
+             scale: int) -> tuple[dict[str, float], np.ndarray | None]:
     """``{<set>_psnr, <set>_ssim}`` (standard protocol) and ``{<set>_psnr_rgb, <set>_ssim_rgb}``
-    (the report's) of the generator in eval mode, on every validation set.
+    (the report's) of the generator in eval mode, on every validation set; and the SR of the
+    first image of the first non-empty set (the progression figure's, so it is not computed twice).
 
     Both protocols are recorded, so that changing ``metrics.protocol`` never retrains anything.
     """
-    row = {}
+    row, first_sr = {}, None
     for name, pairs in val_sets.items():
         values: dict[str, list[float]] = {}
         for _, lr, hr in pairs:
             sr = super_resolve(generator, lr, device=device)
+            if first_sr is None:
+                first_sr = sr
             for protocol, suffix in (("standard", ""), ("report", "_rgb")):
                 values.setdefault(f"{name}_psnr{suffix}", []).append(
                     metrics.psnr(sr, hr, scale=scale, protocol=protocol))
                 values.setdefault(f"{name}_ssim{suffix}", []).append(
                     metrics.ssim(sr, hr, scale=scale, protocol=protocol))
         row.update({key: float(np.mean(items)) for key, items in values.items()})
-    return row
+    return row, first_sr
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -258,10 +261,11 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
           val_sets: Mapping[str, Sequence[EvalPair]], scale: int, device: torch.device, seed: int,
           resume_path: Path, settings: Mapping, iterations: int | None = None,
           checkpoint_every: int = 0,
-          snapshot: Callable[[nn.Module], np.ndarray] | None = None) -> tuple[list[dict], dict[int, np.ndarray]]:
+          snapshot_box: tuple[int, int, int] | None = None) -> tuple[list[dict], dict[int, np.ndarray]]:
     """Run ``step`` over ``epochs`` passes (or exactly ``iterations`` steps, when given); validate
-    after each epoch. Returns the history (one row per epoch) and ``{epoch: snapshot(generator)}``,
-    the SR crop that the epoch-progression figure shows.
+    after each epoch. Returns the history (one row per epoch) and ``{epoch: SR crop}``, the
+    ``snapshot_box`` (top, left, size) of the first validation image that the epoch-progression
+    figure shows.
 
     A checkpoint (modules, optimizers, RNG states, position in the epoch, running loss sums,
     history) is written atomically after every epoch and every ``checkpoint_every`` iterations.
@@ -320,9 +324,11 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
                 checkpoint(epoch, b + 1)
         check_finite(stage, sums, epoch=epoch, iteration=iteration, resume_path=resume_path)
         row = {name: float(value) / len(batches) for name, value in sums.items()}
-        row.update(validate(generator, val_sets, device=device, scale=scale))
-        if snapshot is not None:
-            snapshots[epoch] = snapshot(generator)
+        metrics_row, first_sr = validate(generator, val_sets, device=device, scale=scale)
+        row.update(metrics_row)
+        if snapshot_box is not None and first_sr is not None:
+            top, left, size = snapshot_box
+            snapshots[epoch] = first_sr[top:top + size, left:left + size].copy()
         seconds = time.perf_counter() - start
         history.append({"epoch": epoch, "iteration": iteration, "lr": lr_schedule(iteration - 1), **row,
                         "seconds": round(seconds, 3), "elapsed": round(elapsed + seconds, 3)})
@@ -341,17 +347,14 @@ def center_box(shape: tuple[int, ...], size: int) -> tuple[int, int, int]:
     return (shape[0] - size) // 2, (shape[1] - size) // 2, size
 
 
-def snapshot_fn(val_sets: Mapping[str, Sequence[EvalPair]], device: torch.device,
-                size: int = 192) -> tuple[Callable[[nn.Module], np.ndarray] | None, dict]:
-    """The per-epoch snapshot of the first image of the first validation set (a centred crop of
-    its SR, in HR pixels), and the metadata that locates it; (None, {}) without validation sets."""
+def snapshot_meta(val_sets: Mapping[str, Sequence[EvalPair]], size: int = 192) -> dict:
+    """Where the per-epoch snapshot comes from: the first image of the first non-empty validation
+    set (the one ``validate`` returns), a centred crop in HR pixels; {} without validation sets."""
     for set_name, pairs in val_sets.items():
         if pairs:
-            image, lr, hr = pairs[0]
-            top, left, size = center_box(hr.shape, size)
-            meta = {"val_set": set_name, "image": image, "box": (top, left, size)}
-            return (lambda g: super_resolve(g, lr, device=device)[top:top + size, left:left + size]), meta
-    return None, {}
+            image, _, hr = pairs[0]
+            return {"val_set": set_name, "image": image, "box": center_box(hr.shape, size)}
+    return {}
 
 
 def write_snapshots(snapshots: Mapping[int, np.ndarray], meta: Mapping, path: Path) -> None:
@@ -408,7 +411,7 @@ def run_pretrain(*, hr_path: Path, lr_path: Path, val_dirs: Mapping[str, Path], 
     setup_backend(device)
     forward = torch.compile(generator) if compile else generator
     val_sets = load_val_sets(val_dirs)
-    snapshot, snapshot_meta = snapshot_fn(val_sets, device)
+    snapshot = snapshot_meta(val_sets)
     history, snapshots = train(
         stage="srresnet",
         step=srresnet_step(forward, optimizer, autocast=autocast_factory(device, precision)),
@@ -416,9 +419,10 @@ def run_pretrain(*, hr_path: Path, lr_path: Path, val_dirs: Mapping[str, Path], 
         optimizers={"generator": optimizer}, patches=patches, epochs=epochs, batch_size=batch_size,
         lr_schedule=lambda it: lr_at(it, base_lr=lr, total=total, schedule=lr_schedule),
         generator=generator, val_sets=val_sets, scale=scale, device=device,
-        seed=seed, resume_path=resume_path, settings=settings, snapshot=snapshot)
+        seed=seed, resume_path=resume_path, settings=settings,
+        snapshot_box=snapshot.get("box"))
     if snapshots_out is not None:
-        write_snapshots(snapshots, snapshot_meta, snapshots_out)
+        write_snapshots(snapshots, snapshot, snapshots_out)
     save_checkpoint(generator_out, {"stage": "srresnet", "model_args": model_args,
                                     "generator": generator.state_dict(), "settings": settings,
                                     "history": history})
@@ -476,7 +480,7 @@ def run_gan(*, generator_checkpoint: Path, hr_path: Path, lr_path: Path,
     g_forward = torch.compile(generator) if compile else generator
     d_forward = torch.compile(discriminator) if compile else discriminator
     val_sets = load_val_sets(val_dirs)
-    snapshot, snapshot_meta = snapshot_fn(val_sets, device)
+    snapshot = snapshot_meta(val_sets)
     history, snapshots = train(
         stage="srgan",
         step=srgan_step(g_forward, d_forward, content_loss, opt_g, opt_d,
@@ -488,9 +492,10 @@ def run_gan(*, generator_checkpoint: Path, hr_path: Path, lr_path: Path,
         batch_size=batch_size,
         lr_schedule=lambda it: lr_at(it, base_lr=lr, total=total, schedule="step", step_at=step_at),
         generator=generator, val_sets=val_sets, scale=scale, device=device,
-        seed=seed, resume_path=resume_path, settings=settings, snapshot=snapshot)
+        seed=seed, resume_path=resume_path, settings=settings,
+        snapshot_box=snapshot.get("box"))
     if snapshots_out is not None:
-        write_snapshots(snapshots, snapshot_meta, snapshots_out)
+        write_snapshots(snapshots, snapshot, snapshots_out)
     save_checkpoint(generator_out, {"stage": "srgan", "model_args": pretrained["model_args"],
                                     "generator": generator.state_dict(), "settings": settings,
                                     "history": history})
