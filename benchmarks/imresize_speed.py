@@ -4,9 +4,13 @@ Two numpy references are written here, independently of srgan: MATLAB's ``contri
 weights, then BasicSR's loop (one weighted sum per output row / column and per channel; the
 ``ratio`` line), and a stronger variant vectorised over channels and width (shown beside it).
 Both are float64 with the uint8 rounding after each pass, so that all outputs are equal; every
-image is downscaled by 1/4, and the outputs are checked pixel-equal before timing counts.
+image is downscaled by 1/4, and the outputs are checked pixel-equal before timing counts. For
+information, the table also times srgan's torch path (the one other devices use) on the CPU.
 
-    python benchmarks/imresize_speed.py [--images DIR] [--repeat 3] [--threads 2]
+Timings are interleaved (one round runs every implementation once) and the best round counts,
+so that a noisy neighbour on a shared machine slows all of them alike.
+
+    python benchmarks/imresize_speed.py [--images DIR] [--repeat 7] [--threads 2]
 
 Prints a Markdown table; the last line is ``ratio: N.NN``, how many times faster srgan is than
 BasicSR's loop.
@@ -17,12 +21,13 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from srgan.imresize import imresize, modcrop
+from srgan.imresize import _output_geometry, _resize_nchw, imresize, modcrop
 from srgan.io import list_images, load_rgb
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "Set14" / "HR"
@@ -94,19 +99,29 @@ def reference_imresize(image: np.ndarray, scale: float) -> np.ndarray:
     return to_uint8(out).astype(np.uint8)
 
 
-def best_time(fn, repeat: int) -> float:
-    times = []
+def torch_path(image: np.ndarray, scale: float) -> np.ndarray:
+    """srgan's device path (torch, one index_select per tap, float64) run on the CPU."""
+    out_hw, scales = _output_geometry(image.shape[:2], scale, None)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].double()
+    y = _resize_nchw(x, out_hw, scales, quantize=True)
+    return y[0].permute(1, 2, 0).to(torch.uint8).numpy()
+
+
+def best_times(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Best wall time of each function over ``repeat`` rounds; each round runs them all once."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(t) for name, t in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -121,19 +136,28 @@ def main() -> None:
         ours_out = imresize(image, 0.25)
         assert np.array_equal(ours_out, reference_imresize(image, 0.25)), "outputs differ"
         assert np.array_equal(ours_out, basicsr_style_imresize(image, 0.25)), "outputs differ"
+        assert np.array_equal(ours_out, torch_path(image, 0.25)), "outputs differ"
     pixels = sum(im.shape[0] * im.shape[1] for im in images)
-    ours = best_time(lambda: [imresize(im, 0.25) for im in images], args.repeat)
-    vectorised = best_time(lambda: [reference_imresize(im, 0.25) for im in images], args.repeat)
-    plain = best_time(lambda: [basicsr_style_imresize(im, 0.25) for im in images], args.repeat)
+    best = best_times({
+        "ours": lambda: [imresize(im, 0.25) for im in images],
+        "torch": lambda: [torch_path(im, 0.25) for im in images],
+        "vectorised": lambda: [reference_imresize(im, 0.25) for im in images],
+        "plain": lambda: [basicsr_style_imresize(im, 0.25) for im in images],
+    }, args.repeat)
+    ours, plain = best["ours"], best["plain"]
     print(f"imresize x1/4, {len(images)} images from {source}, {pixels / 1e6:.2f} MPixel, "
-          f"{args.threads} threads, best of {args.repeat}; all outputs pixel-equal\n")
+          f"{args.threads} threads, best of {args.repeat} interleaved rounds; "
+          "all outputs pixel-equal\n")
     print("| implementation | seconds | MPixel/s | srgan is faster by |")
     print("|---|---|---|---|")
-    print(f"| numpy, BasicSR's loop (per output row/column and channel) | {plain:.3f} | "
-          f"{pixels / 1e6 / plain:.1f} | {plain / ours:.2f}x |")
-    print(f"| numpy, vectorised over channels and width (per output row/column) | {vectorised:.3f} | "
-          f"{pixels / 1e6 / vectorised:.1f} | {vectorised / ours:.2f}x |")
-    print(f"| srgan.imresize (torch, batched taps) | {ours:.3f} | {pixels / 1e6 / ours:.1f} | 1.00x |")
+    rows = [("numpy, BasicSR's loop (per output row/column and channel)", plain),
+            ("numpy, vectorised over channels and width (per output row/column)",
+             best["vectorised"]),
+            ("srgan's torch path, as on GPUs (one index_select per tap, float64)", best["torch"]),
+            ("srgan.imresize on the CPU (compiled loop, numba)", ours)]
+    for label, seconds in rows:
+        print(f"| {label} | {seconds:.3f} | {pixels / 1e6 / seconds:.1f} | "
+              f"{seconds / ours:.2f}x |")
     print(f"\nratio: {plain / ours:.2f}")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from srgan.imresize import imresize, modcrop
+from srgan.imresize import _output_geometry, _resize_nchw, imresize, modcrop
 
 # Offline benchmark images beside the checkout (../shared/data, see its README.md).
 SHARED_DATA = Path(os.environ.get("SRGAN_SHARED_DATA",
@@ -174,6 +174,103 @@ def test_rounds_half_away_from_zero():
     np.testing.assert_array_equal(out[even_ties], floor[even_ties] + 1)
 
 
+# --- the compiled CPU loop against the torch path (what other devices run) ----------------------
+
+def _torch_path(image: np.ndarray, scale: float | None,
+                output_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """srgan's device path, run on the CPU in float64: (H, W, C) -> (H', W', C), same dtype."""
+    out_hw, scales = _output_geometry(image.shape[:2], scale, output_shape)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].double()
+    y = _resize_nchw(x, out_hw, scales, quantize=image.dtype == np.uint8)
+    return y[0].permute(1, 2, 0).numpy().astype(image.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64])
+@pytest.mark.parametrize("shape,scale,output_shape", [
+    ((37, 53, 3), 0.25, None), ((37, 53, 3), 1 / 3, None), ((40, 41, 2), 0.5, None),
+    ((37, 53, 3), 4, None), ((37, 53, 3), 2.5, None), ((9, 7, 1), 0.25, None),
+    ((37, 53, 3), None, (30, 10)),  # columns shrink more: the column pass runs first
+    ((37, 53, 3), None, (12, 60)),  # rows down, columns up
+])
+def test_cpu_loop_equals_torch_path(dtype, shape, scale, output_shape):
+    # The same float64 sums in the same order: identical bits, uint8 and float alike (an FMA
+    # or a reordered sum in the compiled loop would show up here as last-bit differences).
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, size=shape).astype(dtype)
+    if dtype == np.float64:
+        image += rng.random(shape)
+    out = imresize(image, scale, output_shape=output_shape)
+    expected = _torch_path(image, scale, output_shape)
+    assert out.shape == expected.shape
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_cpu_loop_gives_the_same_bits_on_any_thread_count(image_u8):
+    large = np.tile(image_u8, (4, 4, 1))  # 148 x 212: enough rows for several threads
+    before = torch.get_num_threads()
+    try:
+        outs = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            outs.append(imresize(large, 0.25))
+    finally:
+        torch.set_num_threads(before)
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+
+
+def test_strided_views_are_read_in_place_and_right(image_u8):
+    expected = imresize(np.ascontiguousarray(image_u8[:36, :52]), 0.25)
+    np.testing.assert_array_equal(imresize(modcrop(image_u8, 4), 0.25), expected)  # a view
+    np.testing.assert_array_equal(imresize(image_u8[::-1], 0.25),
+                                  imresize(np.ascontiguousarray(image_u8[::-1]), 0.25))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_tensors_on_cpu(image_u8, dtype):
+    image = torch.from_numpy(image_u8).permute(2, 0, 1).to(dtype)
+    out = imresize(image, 0.25)
+    assert out.dtype == dtype and out.shape == (3, 10, 14)
+    torch.testing.assert_close(out.double(), imresize(image.double(), 0.25).to(dtype).double())
+    half = imresize(image_u8.astype(np.float16), 0.25)
+    assert half.dtype == np.float16 and half.shape == (10, 14, 3)
+
+
+def test_requires_grad_keeps_autograd(image_u8):
+    image = torch.from_numpy(image_u8).permute(2, 0, 1).double().requires_grad_()
+    out = imresize(image, 0.5)
+    out.sum().backward()
+    assert image.grad is not None and image.grad.shape == image.shape
+    torch.testing.assert_close(out.detach(), imresize(image.detach(), 0.5), rtol=0, atol=1e-9)
+
+
+def _resize_in_child(queue) -> None:
+    image = np.random.default_rng(5).integers(0, 256, size=(96, 64, 3), dtype=np.uint8)
+    queue.put(imresize(image, 0.25))
+
+
+def test_forked_child_can_resize_after_parent_did():
+    # A forked child (a DataLoader worker, say) gets no threads of the parent's pool; resizing
+    # there must not hang on that dead pool nor abort as numba's OpenMP layer would.
+    import multiprocessing
+
+    image = np.random.default_rng(5).integers(0, 256, size=(96, 64, 3), dtype=np.uint8)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        expected = imresize(image, 0.25)  # the parent's pool now has a thread
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_resize_in_child, args=(queue,))
+        child.start()
+        out = queue.get(timeout=120)
+        child.join(timeout=60)
+    finally:
+        torch.set_num_threads(before)
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(out, expected)
+
+
 # --- errors ---------------------------------------------------------------------------------------
 
 def test_rejects_bad_dtype():
@@ -229,3 +326,19 @@ def test_cuda_matches_cpu(image_u8):
         assert out32.is_cuda and out32.dtype == torch.float32
         torch.testing.assert_close(out32.cpu(), imresize(cpu.double(), scale).float(),
                                    rtol=0, atol=1e-3)
+
+
+def test_speed_benchmark_runs_and_ends_with_its_ratio(tmp_path):
+    # Smoke test only (speed is never asserted in tests): the benchmark checks pixel equality
+    # of all four implementations itself and must end with its `ratio: N.NN` line.
+    import re
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "imresize_speed.py"
+    run = subprocess.run([sys.executable, str(script), "--images", str(tmp_path / "none"),
+                          "--repeat", "1", "--threads", "1"],
+                         capture_output=True, text=True, timeout=300, check=True)
+    lines = run.stdout.strip().splitlines()
+    assert "all outputs pixel-equal" in run.stdout
+    assert re.fullmatch(r"ratio: \d+\.\d\d", lines[-1])

@@ -7,10 +7,16 @@ first (rows first on ties). On uint8 input every pass is computed in float64 and
 away from zero and clipped to uint8, as MATLAB does; this reproduces the EDSR benchmark's
 MATLAB LR images (``../shared/data/Set5/LR_x4``) with 0 differing pixels. BasicSR's
 ``imresize`` is float throughout and so is off by 1-2 grey levels on ~10% of pixels.
+
+On the CPU each pass is one compiled loop (:mod:`srgan._imresize_cpu`, numba): about 13x
+BasicSR's numpy loop on 2 cores, and 12x the torch op (``benchmarks/imresize_speed.py``). On
+other devices it is that torch op, tap by tap. Both sum in float64 in MATLAB's order, so they
+give the same bits.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -28,11 +34,12 @@ def _cubic(x: np.ndarray) -> np.ndarray:
     ) * ((ax > 1) & (ax <= 2))
 
 
+@functools.lru_cache(maxsize=64)
 def _contributions(in_len: int, out_len: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """Taps of one 1-D resize, as MATLAB ``contributions``.
 
-    Returns 0-based source indices and float64 weights, both (out_len, taps); each row of
-    weights sums to 1.
+    Returns 0-based source indices and float64 weights, both (out_len, taps), C-contiguous
+    and read-only (they are cached); each row of weights sums to 1.
     """
     antialias = scale < 1
     width = 4.0 / scale if antialias else 4.0
@@ -47,7 +54,9 @@ def _contributions(in_len: int, out_len: int, scale: float) -> tuple[np.ndarray,
     aux = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])  # mirror, 0-based
     idx = aux[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
     keep = np.any(weights != 0, axis=0)  # drop all-zero tap columns
-    return idx[:, keep], weights[:, keep]
+    idx, weights = np.ascontiguousarray(idx[:, keep]), np.ascontiguousarray(weights[:, keep])
+    idx.flags.writeable = weights.flags.writeable = False
+    return idx, weights
 
 
 def _round_half_away_to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -60,8 +69,8 @@ def _round_half_away_to_uint8(x: torch.Tensor) -> torch.Tensor:
 def _resize_dim(x: torch.Tensor, dim: int, out_len: int, scale: float) -> torch.Tensor:
     """One separable pass of ``x`` (N, C, H, W) along ``dim`` (2 = rows, 3 = columns)."""
     idx, w = _contributions(x.shape[dim], out_len, scale)
-    idx_t = torch.from_numpy(idx).to(x.device)  # (out_len, taps)
-    w_t = torch.from_numpy(w).to(device=x.device, dtype=x.dtype)
+    idx_t = torch.tensor(idx, device=x.device)  # (out_len, taps); a copy: idx is read-only
+    w_t = torch.tensor(w, device=x.device, dtype=x.dtype)
     view = (1, 1, out_len, 1) if dim == 2 else (1, 1, 1, out_len)
     out = None
     for k in range(idx.shape[1]):  # accumulate tap by tap: no (out_len, taps, ...) tensor
@@ -79,6 +88,33 @@ def _resize_nchw(x: torch.Tensor, out_hw: tuple[int, int], scales: tuple[float, 
         if quantize:
             x = _round_half_away_to_uint8(x)
     return x
+
+
+def _pass_transposed_cpu(x: np.ndarray, out_len: int, scale: float, *,
+                         quantize: bool) -> np.ndarray:
+    """Resize ``x`` (L, K, B) along axis 0 and return it transposed: (K, out_len, B)."""
+    from srgan import _imresize_cpu
+
+    length, k, b = x.shape
+    rows = x.reshape(length, k * b)  # a view when rows are contiguous (a mod-crop is)
+    if rows.strides[1] != rows.itemsize:
+        rows = np.ascontiguousarray(rows)
+    idx, w = _contributions(length, out_len, scale)
+    out = np.empty((k, out_len * b), dtype=np.uint8 if quantize else np.float64)
+    _imresize_cpu.resize_rows_transposed(rows, idx, w, channels=b, quantize=quantize, out=out,
+                                         threads=torch.get_num_threads())
+    return out.reshape(k, out_len, b)
+
+
+def _resize_hwb_cpu(x: np.ndarray, out_hw: tuple[int, int], scales: tuple[float, float], *,
+                    quantize: bool) -> np.ndarray:
+    """Resize ``x`` (H, W, B) in MATLAB's pass order on the CPU -> (H', W', B)."""
+    if scales[0] <= scales[1]:  # smaller scale first, rows on ties: no copy at all
+        x = _pass_transposed_cpu(x, out_hw[0], scales[0], quantize=quantize)  # (W, H', B)
+        return _pass_transposed_cpu(x, out_hw[1], scales[1], quantize=quantize)
+    x = np.ascontiguousarray(x.transpose(1, 0, 2))  # (W, H, B)
+    x = _pass_transposed_cpu(x, out_hw[1], scales[1], quantize=quantize)  # (H, W', B)
+    return _pass_transposed_cpu(x, out_hw[0], scales[0], quantize=quantize).transpose(1, 0, 2)
 
 
 def _output_geometry(in_hw: tuple[int, int], scale: float | None,
@@ -115,8 +151,9 @@ def imresize(image: np.ndarray | torch.Tensor, scale: float | None, *,
     np.ndarray or torch.Tensor
         Same type, dtype, layout and device as ``image``. uint8 inputs are computed in
         float64 and rounded half away from zero and clipped to uint8 after each pass, as
-        MATLAB. Float inputs are not rounded: numpy and float64 tensors are computed in
-        float64, other float tensors (float32, float16, bfloat16) in float32.
+        MATLAB. Float inputs are not rounded. On the CPU every input is computed in float64;
+        on other devices float64 and uint8 tensors are, other float tensors in float32.
+        Tensors that require grad take the (differentiable) torch path on any device.
     """
     is_numpy = isinstance(image, np.ndarray)
     if not is_numpy and not isinstance(image, torch.Tensor):
@@ -125,33 +162,36 @@ def imresize(image: np.ndarray | torch.Tensor, scale: float | None, *,
                 else image.dtype == torch.uint8 or image.dtype.is_floating_point)
     if not ok_dtype:
         raise ValueError(f"image dtype must be uint8 or floating point, got {image.dtype}")
-    if is_numpy:
-        arr = np.ascontiguousarray(image)
-        x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # no copy if we can
-    else:
-        x = image
     allowed_ndim = (2, 3) if is_numpy else (3, 4)
-    if x.ndim not in allowed_ndim:
+    if image.ndim not in allowed_ndim:
         layouts = "HxW or HxWxC" if is_numpy else "CxHxW or NxCxHxW"
-        raise ValueError(f"image must be {layouts}, got shape {tuple(x.shape)}")
-    if is_numpy:
-        x4 = x[None, None] if x.ndim == 2 else x.permute(2, 0, 1)[None]  # (1, C, H, W)
-    else:
-        x4 = x[None] if x.ndim == 3 else x
-    if min(x4.shape[-2:]) < 1:
-        raise ValueError(f"image must have non-empty H and W, got shape {tuple(x.shape)}")
-    out_hw, scales = _output_geometry(tuple(x4.shape[-2:]), scale, output_shape)
-
-    quantize = x.dtype == torch.uint8
-    if quantize or is_numpy or x.dtype == torch.float64:
-        work = torch.float64
-    else:
-        work = torch.float32
-    y = _resize_nchw(x4.to(work), out_hw, scales, quantize=quantize).to(x.dtype)
+        raise ValueError(f"image must be {layouts}, got shape {tuple(image.shape)}")
+    in_hw = tuple(image.shape[:2]) if is_numpy else tuple(image.shape[-2:])
+    if min(in_hw) < 1:
+        raise ValueError(f"image must have non-empty H and W, got shape {tuple(image.shape)}")
+    out_hw, scales = _output_geometry(in_hw, scale, output_shape)
+    quantize = image.dtype == (np.uint8 if is_numpy else torch.uint8)
 
     if is_numpy:
-        y = y[0, 0] if x.ndim == 2 else y[0].permute(1, 2, 0)
-        return np.ascontiguousarray(y.numpy())
+        hwb = image[..., None] if image.ndim == 2 else image
+        if hwb.dtype not in (np.uint8, np.float32, np.float64):
+            hwb = hwb.astype(np.float64)  # float16 etc.: the loop is compiled for these three
+        y = _resize_hwb_cpu(hwb, out_hw, scales, quantize=quantize)
+        return np.ascontiguousarray(y[..., 0] if image.ndim == 2 else y, dtype=image.dtype)
+
+    x = image
+    x4 = x[None] if x.ndim == 3 else x
+    if x.device.type == "cpu" and not x.requires_grad:  # (N, C, H, W) -> (H, W, N*C)
+        n, c = x4.shape[:2]
+        hwb = x4.permute(2, 3, 0, 1).reshape(*in_hw, n * c)
+        if hwb.dtype not in (torch.uint8, torch.float32, torch.float64):
+            hwb = hwb.float()
+        y = _resize_hwb_cpu(hwb.numpy(), out_hw, scales, quantize=quantize)
+        y = torch.from_numpy(np.ascontiguousarray(y)).view(*out_hw, n, c).permute(2, 3, 0, 1)
+    else:
+        work = torch.float64 if quantize or x.dtype == torch.float64 else torch.float32
+        y = _resize_nchw(x4.to(work), out_hw, scales, quantize=quantize)
+    y = y.to(x.dtype).contiguous()
     return y[0] if x.ndim == 3 else y
 
 
