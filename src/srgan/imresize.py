@@ -112,8 +112,8 @@ def _resize_hwb_cpu(x: np.ndarray, out_hw: tuple[int, int], scales: tuple[float,
     if scales[0] <= scales[1]:  # smaller scale first, rows on ties: no copy at all
         x = _pass_transposed_cpu(x, out_hw[0], scales[0], quantize=quantize)  # (W, H', B)
         return _pass_transposed_cpu(x, out_hw[1], scales[1], quantize=quantize)
-    x = np.ascontiguousarray(x.transpose(1, 0, 2))  # (W, H, B)
-    x = _pass_transposed_cpu(x, out_hw[1], scales[1], quantize=quantize)  # (H, W', B)
+    # (W, H, B): its rows are not contiguous, so the pass makes the one copy it needs.
+    x = _pass_transposed_cpu(x.transpose(1, 0, 2), out_hw[1], scales[1], quantize=quantize)
     return _pass_transposed_cpu(x, out_hw[0], scales[0], quantize=quantize).transpose(1, 0, 2)
 
 
