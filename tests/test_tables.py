@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from srgan.evaluate import write_metrics_csv
-from srgan.tables import read_mean, results_table, table_notes, to_markdown, write_tables
+from srgan.tables import read_mean, results_table, table_notes, to_markdown, write_table
 
 
 def _metrics(tmp_path: Path, name: str, psnr: list[float], ssim: list[float]) -> Path:
@@ -37,8 +37,9 @@ def test_table_layout_and_values(tmp_path: Path) -> None:
     assert "| SRResNet | **23.00** / **0.7000** | **26.00** / **0.8100** |" in markdown
     assert "RANDOM VGG19 weights" in markdown and "Smoke-scale" in markdown and "Y channel" in markdown
 
-    write_tables(table, ["A", "B"], notes, csv_path=tmp_path / "t.csv", markdown_path=tmp_path / "t.md")
+    write_table(table, markdown, csv_path=tmp_path / "t.csv", markdown_path=tmp_path / "t.md")
     assert pd.read_csv(tmp_path / "t.csv")["B_ssim"].tolist() == pytest.approx([0.8, 0.81, 0.79])
+    assert (tmp_path / "t.md").read_text() == markdown
 
 
 def test_notes_without_caveats() -> None:

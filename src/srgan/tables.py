@@ -71,11 +71,11 @@ def table_notes(*, protocol: str, scale: int, content_weights: str, smoke_scale:
     return notes
 
 
-def write_tables(table: pd.DataFrame, test_sets: Sequence[str], notes: Sequence[str], *,
-                 csv_path: Path, markdown_path: Path) -> None:
+def write_table(table: pd.DataFrame, markdown: str, *, csv_path: Path, markdown_path: Path) -> None:
+    """A table as CSV (full precision) and as its rendered ``markdown``, each written atomically."""
     with atomic_path(csv_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
-    write_text(markdown_path, to_markdown(table, test_sets, notes))
+    write_text(markdown_path, markdown)
 
 
 # Published bicubic x4 baselines, PSNR (dB) / SSIM, standard protocol (Y, 4 px border): the EDSR
@@ -120,13 +120,6 @@ def bicubic_markdown(table: pd.DataFrame, notes: Sequence[str]) -> str:
         diff = "-" if pd.isna(row["diff_psnr"]) else f"{row['diff_psnr']:+.3f} / {row['diff_ssim']:+.4f}"
         lines.append(f"| {row['test_set']} | {row['psnr']:.3f} / {row['ssim']:.4f} | {published} | {diff} |")
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
-
-
-def write_bicubic_table(table: pd.DataFrame, notes: Sequence[str], *, csv_path: Path,
-                        markdown_path: Path) -> None:
-    with atomic_path(csv_path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6f")
-    write_text(markdown_path, bicubic_markdown(table, notes))
 
 
 # Ledig et al. 2017, Table 2 (x4; PSNR on Y with a 4 px border; SSIM from the daala tool, whose

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from srgan.io import log_to
-from srgan.tables import ablation_table, content_label, table_notes, write_tables
+from srgan.tables import ablation_table, content_label, table_notes, to_markdown, write_table
 
 
 def main(smk) -> None:
@@ -25,7 +25,8 @@ def main(smk) -> None:
     notes = table_notes(protocol=smk.params.protocol, scale=smk.params.scale,
                         content_weights="random-fallback" if "random-fallback" in weights else "imagenet",
                         smoke_scale=False)
-    write_tables(table, test_sets, notes, csv_path=Path(smk.output.csv), markdown_path=Path(smk.output.markdown))
+    write_table(table, to_markdown(table, test_sets, notes), csv_path=Path(smk.output.csv),
+                markdown_path=Path(smk.output.markdown))
 
 
 if __name__ == "__main__":

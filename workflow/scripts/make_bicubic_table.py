@@ -3,7 +3,8 @@
 from pathlib import Path
 
 from srgan.io import log_to
-from srgan.tables import PROTOCOL_NOTES, bicubic_comparison, read_mean, write_bicubic_table
+from srgan.tables import (PROTOCOL_NOTES, bicubic_comparison, bicubic_markdown, read_mean,
+                          write_table)
 
 
 def main(smk) -> None:
@@ -18,7 +19,8 @@ def main(smk) -> None:
     if not comparable:
         notes.append("The published numbers are x4 under the standard protocol with rounded Y; "
                      "this run differs, so they are not shown.")
-    write_bicubic_table(table, notes, csv_path=Path(smk.output.csv), markdown_path=Path(smk.output.markdown))
+    write_table(table, bicubic_markdown(table, notes), csv_path=Path(smk.output.csv),
+                markdown_path=Path(smk.output.markdown))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from srgan.io import log_to, write_text
 from srgan.tables import (paper_comparison, paper_markdown, results_table, table_notes, to_latex,
-                          to_markdown, write_tables)
+                          to_markdown, write_table)
 
 
 def main(smk) -> None:
@@ -17,14 +17,13 @@ def main(smk) -> None:
     content = json.loads(Path(smk.input.content_network).read_text())
     notes = table_notes(protocol=smk.params.protocol, scale=smk.params.scale,
                         content_weights=content["weights"], smoke_scale=smk.params.smoke_scale)
-    write_tables(table, test_sets, notes, csv_path=Path(smk.output.csv),
-                 markdown_path=Path(smk.output.markdown))
+    markdown = to_markdown(table, test_sets, notes)
     comparison = paper_comparison(table, test_sets)
     if smk.params.protocol == "standard" and smk.params.scale == 4 and len(comparison):
-        markdown = Path(smk.output.markdown).read_text()
-        write_text(smk.output.markdown, markdown + "\n### Ledig et al. 2017, Table 2, and our difference\n\n"
-                   + paper_markdown(comparison) + "\nThe paper's SSIM came from the daala tool and reads "
-                   "higher than the standard SSIM; its PSNR is comparable.\n")
+        markdown += ("\n### Ledig et al. 2017, Table 2, and our difference\n\n"
+                     + paper_markdown(comparison) + "\nThe paper's SSIM came from the daala tool and "
+                     "reads higher than the standard SSIM; its PSNR is comparable.\n")
+    write_table(table, markdown, csv_path=Path(smk.output.csv), markdown_path=Path(smk.output.markdown))
     write_text(smk.output.latex, to_latex(table, test_sets,
                                          f"x{smk.params.scale} super-resolution, protocol {smk.params.protocol}"))
 
