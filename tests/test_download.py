@@ -24,7 +24,7 @@ import pytest
 from srgan import datasets
 from srgan.datasets import (ARCHIVES, REGISTRY, Archive, ChecksumError, DatasetEntry, DownloadError,
                             download, fetch_dataset, prepare_dataset, safe_extract)
-from srgan.io import load_rgb, sha256_file
+from srgan.io import file_hash, load_rgb
 
 SHARED_DATA = Path(os.environ.get("SRGAN_SHARED_DATA",
                                   Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -278,8 +278,8 @@ def test_fetch_extracts_images_and_manifest(server: Server, shared: Path, tmp_pa
     rows = manifest_rows(out / "MANIFEST.tsv")
     assert sorted(rows) == sorted(path.name for path in (shared / "Set5" / "HR").glob("*.png"))
     for name, (width, height, digest) in rows.items():
-        assert digest == sha256_file(out / "HR" / name)
-        assert digest == sha256_file(shared / "Set5" / "HR" / name)  # RGB PNGs keep their bytes
+        assert digest == file_hash(out / "HR" / name)
+        assert digest == file_hash(shared / "Set5" / "HR" / name)  # RGB PNGs keep their bytes
     assert not any(path.name.startswith(".tmp-") for path in out.iterdir())
     # Set14 comes from the same tar: verified on disk, no second request.
     n = len(server.requests)
@@ -290,7 +290,7 @@ def test_fetch_extracts_images_and_manifest(server: Server, shared: Path, tmp_pa
                          **kwargs) == 3
     bridge = load_rgb(tmp_path / "dv" / "bridge.png")
     assert (bridge == load_rgb(shared / "Set14" / "HR" / "bridge.png")).all()
-    assert manifest_rows(tmp_path / "dv.tsv")["bridge.png"][2] == sha256_file(tmp_path / "dv" / "bridge.png")
+    assert manifest_rows(tmp_path / "dv.tsv")["bridge.png"][2] == file_hash(tmp_path / "dv" / "bridge.png")
 
 
 def test_prepare_dataset_registry_source(server: Server, shared: Path, tmp_path: Path,

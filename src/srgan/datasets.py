@@ -19,7 +19,6 @@ zero. Its ``Untar`` also guards against ``../`` entries only on Python >= 3.12.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import logging
 import os
@@ -43,7 +42,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from srgan.io import IMAGE_SUFFIXES, atomic_dir, list_images, load_rgb, sha256_file, write_text
+from srgan.io import IMAGE_SUFFIXES, atomic_dir, file_hash, list_images, load_rgb, write_text
 
 log = logging.getLogger(__name__)
 
@@ -154,20 +153,9 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
-def _file_hash(path: Path, algorithm: str) -> str:
-    """Hex digest of a file (sha256 through io.sha256_file; md5 for the EDSR benchmark tar)."""
-    if algorithm == "sha256":
-        return sha256_file(path)
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _check(path: Path, *, algorithm: str, expected: str, size: int | None, what: str) -> None:
     """Raise ChecksumError naming ``what``, the algorithm and both hashes unless ``path`` matches."""
-    actual = _file_hash(path, algorithm)
+    actual = file_hash(path, algorithm)
     actual_size = path.stat().st_size
     if actual != expected or (size is not None and actual_size != size):
         sizes = f"; size expected {size} B, got {actual_size} B" if size is not None else ""
@@ -505,7 +493,7 @@ def write_manifest(hr_dir: Path, manifest: Path) -> None:
     for path in list_images(hr_dir):
         with Image.open(path) as image:
             width, height = image.size
-        rows.append(f"{path.name}\t{width}\t{height}\t{sha256_file(path)}")
+        rows.append(f"{path.name}\t{width}\t{height}\t{file_hash(path)}")
     write_text(manifest, "\n".join(rows) + "\n")
 
 
