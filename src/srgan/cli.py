@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"checkpoint {args.checkpoint} does not exist")
     device = pick_device(args.device)
     generator = load_generator(args.checkpoint, device=device)
-    scale = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["model_args"]["scale"]
+    scale = generator.scale
     sr = upscale_tiled(generator, load_rgb(args.input), scale=scale, device=device, tile=args.tile)
     save_png(args.output, sr)
     print(f"{args.input} -> {args.output} ({sr.shape[1]}x{sr.shape[0]}, x{scale})", file=sys.stderr)
