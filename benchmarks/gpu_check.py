@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_throughput as tt  # noqa: E402
 
 from srgan import metrics  # noqa: E402
-from srgan.evaluate import pick_device, super_resolve  # noqa: E402
+from srgan.evaluate import load_val_sets, pick_device, score_snapshots, super_resolve  # noqa: E402
 from srgan.io import list_images  # noqa: E402
 from srgan.losses import ContentLoss  # noqa: E402
 from srgan.models import SRResNet  # noqa: E402
@@ -121,22 +121,28 @@ def time_to_psnr(train_paths: list[Path], set5: Path, device: torch.device, *, b
 
 def pipeline_smoke(set5: Path, device: torch.device, work: Path, *, precision: str) -> list[dict]:
     """The pipeline's own stage functions on this device: SRResNet then SRGAN (VGG content loss,
-    random weights offline) for a few iterations on Set5 crops, validated on Set5 each epoch."""
+    random weights offline) for a few iterations on Set5 crops, then the evaluation stage scores
+    their snapshots on Set5."""
     paths = list_images(set5)
     extract_patches(paths, hr_size=96, per_image=16, scale=4, seed=0,
                     hr_out=work / "hr.npy", lr_out=work / "lr.npy")
     prepare_eval_set(set5, work / "val", scale=4)
-    common = dict(hr_path=work / "hr.npy", lr_path=work / "lr.npy", val_dirs={"Set5": work / "val"},
-                  scale=4, batch_size=16, lr=1e-4, seed=0, device=device, precision=precision,
-                  checkpoint_every=3)
-    pre = run_pretrain(variant="paper", num_blocks=16, epochs=2, lr_schedule="constant",
-                       resume_path=work / "pre_resume.pt", generator_out=work / "g.pt",
-                       history_out=work / "pre.csv", **common)
-    gan = run_gan(generator_checkpoint=work / "g.pt", hr_size=96, epochs=2, lr_step_epochs=1,
-                  content="vgg", vgg_layer="block5_conv4", adversarial_weight=1e-3,
-                  vgg_weights_path=None, allow_random_fallback=True, resume_path=work / "gan_resume.pt",
-                  generator_out=work / "gan_g.pt", discriminator_out=work / "gan_d.pt",
-                  content_network_out=work / "content.json", history_out=work / "gan.csv", **common)
+    common = dict(hr_path=work / "hr.npy", lr_path=work / "lr.npy", batch_size=16, lr=1e-4, seed=0,
+                  device=device, precision=precision, checkpoint_every=3)
+    run_pretrain(variant="paper", num_blocks=16, scale=4, epochs=2, lr_schedule="constant",
+                 resume_dir=work / "pre_resume", generator_out=work / "g.pt",
+                 train_log_out=work / "pre.csv", snapshots_out=work / "pre_snapshots", **common)
+    run_gan(generator_checkpoint=work / "g.pt", hr_size=96, epochs=2, lr_step_epochs=1,
+            content="vgg", vgg_layer="block5_conv4", adversarial_weight=1e-3,
+            vgg_weights_path=None, allow_random_fallback=True, resume_dir=work / "gan_resume",
+            generator_out=work / "gan_g.pt", discriminator_out=work / "gan_d.pt",
+            content_network_out=work / "content.json", train_log_out=work / "gan.csv",
+            snapshots_out=work / "gan_snapshots", **common)
+    val_sets = load_val_sets({"Set5": work / "val"})
+    histories = {stage: score_snapshots(work / f"{prefix}_snapshots", pd.read_csv(work / f"{prefix}.csv"),
+                                        val_sets, device=device, scale=4, protocol="standard")[0]
+                 for stage, prefix in (("srresnet", "pre"), ("srgan", "gan"))}
+    pre, gan = (histories[s].to_dict("records") for s in ("srresnet", "srgan"))
     rows = [{"stage": "srresnet", **pre[-1]}, {"stage": "srgan", **gan[-1]}]
     for row in rows:
         bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]

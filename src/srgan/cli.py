@@ -49,10 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.checkpoint.is_file():
         parser.error(f"checkpoint {args.checkpoint} does not exist")
-    device = pick_device(args.device)
-    generator = load_generator(args.checkpoint, device=device)
+    try:
+        lr = load_rgb(args.input)
+        device = pick_device(args.device)
+        generator = load_generator(args.checkpoint, device=device)
+    except (ValueError, RuntimeError) as error:  # CheckpointError is a ValueError
+        parser.error(str(error))
     scale = generator.scale
-    sr = upscale_tiled(generator, load_rgb(args.input), scale=scale, device=device, tile=args.tile)
+    sr = upscale_tiled(generator, lr, scale=scale, device=device, tile=args.tile)
     save_png(args.output, sr)
     print(f"{args.input} -> {args.output} ({sr.shape[1]}x{sr.shape[0]}, x{scale})", file=sys.stderr)
     return 0

@@ -1,4 +1,5 @@
-"""Run a generator (or bicubic) over an evaluation set: per-image PSNR/SSIM and the SR images.
+"""Run a generator (or bicubic) over an evaluation set: per-image PSNR/SSIM and the SR images;
+and score a training stage's snapshots on the validation sets (the per-epoch evaluation stage).
 
 Images are uint8 HxWx3 RGB throughout; the generator takes LR in [0, 1] and returns SR in [-1, 1]
 (tanh), which is mapped back to uint8 by rounding, as a saved PNG would be.
@@ -6,7 +7,8 @@ Images are uint8 HxWx3 RGB throughout; the generator takes LR in [0, 1] and retu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +17,13 @@ import torch
 from torch import nn
 
 from srgan import metrics
+from srgan.checkpoint import CheckpointError, load_checkpoint
 from srgan.imresize import imresize
 from srgan.io import atomic_path, save_png
 from srgan.models import SRResNet
+from srgan.patches import load_eval_set
+
+log = logging.getLogger(__name__)
 
 EvalPair = tuple[str, np.ndarray, np.ndarray]  # (name, LR uint8 HxWx3, HR uint8 HxWx3)
 
@@ -82,11 +88,21 @@ def generator_predictor(generator: nn.Module, device: torch.device) -> Callable[
     return lambda lr: super_resolve(generator, lr, device=device)
 
 
-def load_generator(checkpoint: Path, *, device: torch.device) -> SRResNet:
-    """Rebuild the generator from a self-describing checkpoint (``model_args`` + ``generator``)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+def generator_from_checkpoint(state: Mapping, *, source: Path) -> SRResNet:
+    """The SRResNet of a generator checkpoint or snapshot (``model_args`` + ``generator``)."""
+    if "generator" not in state or "model_args" not in state:
+        kind = state.get("kind") or ("discriminator" if "discriminator" in state else "unknown")
+        raise CheckpointError(
+            f"{source} is not a generator checkpoint (it holds a {kind} checkpoint); use "
+            f"results/<exp>/srgan/generator.pt or results/<exp>/srresnet/generator.pt")
     generator = SRResNet(**state["model_args"])
     generator.load_state_dict(state["generator"])
+    return generator
+
+
+def load_generator(checkpoint: Path, *, device: torch.device) -> SRResNet:
+    """Rebuild the generator from a self-describing checkpoint, loaded without running code."""
+    generator = generator_from_checkpoint(load_checkpoint(checkpoint), source=Path(checkpoint))
     return generator.to(device).to(memory_format=torch.channels_last).eval()
 
 
@@ -95,3 +111,95 @@ def write_metrics_csv(frame: pd.DataFrame, path: Path) -> None:
     mean = pd.DataFrame([{"image": "mean", "psnr": frame["psnr"].mean(), "ssim": frame["ssim"].mean()}])
     with atomic_path(path) as tmp:
         pd.concat([frame, mean], ignore_index=True).to_csv(tmp, index=False, float_format="%.6f")
+
+
+# -----------------------------------------------------------------------------
+# the per-epoch evaluation stage
+
+
+def center_box(shape: tuple[int, ...], size: int) -> tuple[int, int, int]:
+    """(top, left, size) of the centred square crop the progression figure shows."""
+    size = min(size, shape[0], shape[1])
+    return (shape[0] - size) // 2, (shape[1] - size) // 2, size
+
+
+def load_val_sets(val_dirs: Mapping[str, Path]) -> dict[str, list[EvalPair]]:
+    return {name: load_eval_set(Path(folder)) for name, folder in val_dirs.items()}
+
+
+def score_snapshot(generator: nn.Module, val_sets: Mapping[str, Sequence[EvalPair]], *,
+                   device: torch.device, scale: int, protocol: str,
+                   round_y: bool = True) -> tuple[dict[str, float], np.ndarray | None]:
+    """``{<set>_psnr, <set>_ssim}`` (means over the set, under ``protocol``) of one generator, and
+    its SR of the first image of the first non-empty set (the progression figure's)."""
+    row, first_sr = {}, None
+    for name, pairs in val_sets.items():
+        psnrs, ssims = [], []
+        for _, lr, hr in pairs:
+            sr = super_resolve(generator, lr, device=device)
+            if first_sr is None:
+                first_sr = sr
+            psnrs.append(metrics.psnr(sr, hr, scale=scale, protocol=protocol, round_y=round_y))
+            ssims.append(metrics.ssim(sr, hr, scale=scale, protocol=protocol, round_y=round_y))
+        row[f"{name}_psnr"], row[f"{name}_ssim"] = float(np.mean(psnrs)), float(np.mean(ssims))
+    return row, first_sr
+
+
+def score_snapshots(snapshot_dir: Path, train_log: pd.DataFrame,
+                    val_sets: Mapping[str, Sequence[EvalPair]], *, device: torch.device, scale: int,
+                    protocol: str, round_y: bool = True, crop: int = 192) -> tuple[pd.DataFrame, dict]:
+    """Score every snapshot of a training stage on the validation sets.
+
+    Returns the stage's history (the training log, one row per evaluation point, with the
+    ``<set>_psnr`` / ``<set>_ssim`` columns added) and the progression crops: a centred ``crop``
+    of the first validation image's SR at every snapshot, as ``{"val_set", "image", "box",
+    "epochs", "iterations", "crops"}`` (crops: uint8 K x size x size x 3).
+    """
+    paths = sorted(Path(snapshot_dir).glob("iter_*.pt"))
+    snapshots = {}
+    for path in paths:
+        state = load_checkpoint(path)
+        snapshots[int(state["iteration"])] = (path, state)
+    expected = [int(i) for i in train_log["iteration"]]
+    if sorted(snapshots) != expected:
+        raise ValueError(f"{snapshot_dir} holds snapshots of iterations {sorted(snapshots)}, but the "
+                         f"training log has evaluation points at {expected}; rerun the training rule")
+    first = next(((name, pairs[0]) for name, pairs in val_sets.items() if pairs), None)
+    box = center_box(first[1][2].shape, crop) if first else (0, 0, 0)
+    rows, crops = [], []
+    for iteration in expected:
+        path, state = snapshots[iteration]
+        generator = generator_from_checkpoint(state, source=path).to(device).to(memory_format=torch.channels_last)
+        row, first_sr = score_snapshot(generator, val_sets, device=device, scale=scale,
+                                       protocol=protocol, round_y=round_y)
+        rows.append(row)
+        if first_sr is not None:
+            top, left, size = box
+            crops.append(first_sr[top:top + size, left:left + size].copy())
+        log.info("snapshot %s (epoch %s): %s", path.name, state["epoch"],
+                 ", ".join(f"{k}={v:.4g}" for k, v in row.items()))
+    history = train_log.reset_index(drop=True).copy()
+    if rows and rows[0]:
+        metrics_frame = pd.DataFrame(rows)
+        history = history.drop(columns=[c for c in metrics_frame.columns if c in history.columns])
+        history = pd.concat([history, metrics_frame], axis=1)
+    size = box[2]
+    progress = {"val_set": first[0] if first else "", "image": first[1][0] if first else "",
+                "box": box, "epochs": train_log["epoch"].to_numpy(dtype=float),
+                "iterations": np.asarray(expected, dtype=np.int64),
+                "crops": np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)}
+    return history, progress
+
+
+def write_history(history: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        history.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def write_progress(progress: Mapping, path: Path) -> None:
+    """The progression crops as one ``.npz``, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, val_set=np.array(progress["val_set"]), image=np.array(progress["image"]),
+                     box=np.array(progress["box"]), epochs=progress["epochs"],
+                     iterations=progress["iterations"], crops=progress["crops"])

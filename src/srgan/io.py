@@ -9,13 +9,14 @@ trust.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import logging
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,35 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def remove_stale_temporaries(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Remove the ``.tmp-<name>.*`` files and folders that a killed run left beside each of
+    ``paths`` (what :func:`atomic_path` and :func:`atomic_dir` write before their rename).
+
+    Only this job's own temporaries match, so jobs that write into the same folder at the same
+    time never remove each other's.
+    """
+    removed = []
+    for path in map(Path, paths):
+        if not path.parent.is_dir():
+            continue
+        for stale in path.parent.glob(f".tmp-{glob.escape(path.name)}.*"):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale)
+            else:
+                stale.unlink(missing_ok=True)
+            removed.append(stale)
+    for stale in removed:
+        log.info("removed %s, left by an interrupted run", stale)
+    return removed
+
+
+def start_rule(log_path: str | os.PathLike, outputs: Iterable[str | os.PathLike]) -> None:
+    """What every rule's script does first: log to the rule's log, and clear the temporaries
+    that an interrupted run of the same job left beside its outputs."""
+    log_to(log_path)
+    remove_stale_temporaries(outputs)
 
 
 def log_to(path: str | os.PathLike) -> None:

@@ -39,9 +39,9 @@ MIN_PANEL_INCHES = 1.2  # images smaller than this at the figure's dpi are enlar
 MARKERS_UP_TO = 60  # epochs; longer histories are drawn as plain lines
 
 
-def metric_column(val_set: str, metric: str, protocol: str) -> str:
-    """History column of a metric: the standard protocol is ``<set>_psnr``, the report's ``..._rgb``."""
-    return f"{val_set}_{metric}" + ("_rgb" if protocol == "report" else "")
+def metric_column(val_set: str, metric: str) -> str:
+    """History column of a metric, measured under the config's protocol by the evaluation stage."""
+    return f"{val_set}_{metric}"
 
 
 def save_figure(fig: plt.Figure, path: Path, *, dpi: int, tight: bool = True) -> None:
@@ -64,13 +64,13 @@ def plot_curves(histories: Mapping[str, pd.DataFrame], val_sets: Sequence[str], 
         epochs = history["epoch"].to_numpy() + offset
         for ax, metric in zip(axes, ("psnr", "ssim")):
             for k, val_set in enumerate(val_sets):
-                ax.plot(epochs, history[metric_column(val_set, metric, protocol)], marker="o",
+                ax.plot(epochs, history[metric_column(val_set, metric)], marker="o",
                         markersize=3, color=colour, linestyle=("-", "--", ":", "-.")[k % 4],
                         label=f"{label}, {val_set}")
         if stage != list(histories)[-1]:  # a line between stages, none after the last
             for ax in axes:
-                ax.axvline(int(epochs.max()) + 0.5, color="grey", linewidth=0.8, alpha=0.5)
-        offset = int(epochs.max())
+                ax.axvline(float(epochs.max()) + 0.5, color="grey", linewidth=0.8, alpha=0.5)
+        offset = float(epochs.max())
     for ax, metric in zip(axes, ("psnr", "ssim")):
         for k, (val_set, values) in enumerate((bicubic or {}).items()):
             ax.axhline(values[0 if metric == "psnr" else 1], color="black", linewidth=1,
@@ -169,7 +169,7 @@ def plot_losses(histories: Mapping[str, pd.DataFrame], *, out: Path, dpi: int) -
                   label="D loss: BCE on HR and SR")
         if offset:
             boundaries.append(offset + 0.5)
-        offset = int(epochs.max()) if len(epochs) else offset
+        offset = float(epochs.max()) if len(epochs) else offset
     for ax in axes[0]:
         # Before the boundary lines, whose y runs from 0 to 1 and whose x is not an epoch.
         _log_if_positive(ax)
@@ -226,25 +226,28 @@ def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     return image[top:top + size, left:left + size]
 
 
-def select_epochs(requested: Sequence[int], available: Sequence[int]) -> list[int]:
+def select_epochs(requested: Sequence[int], available: Sequence[float]) -> list[float]:
     """The requested epochs that have a snapshot, ascending and without repeats.
 
-    Negative values count from the end of ``available`` (-1 is the last epoch). Requested epochs
-    with no snapshot (a short smoke run) are left out and logged.
+    Negative values count from the end of ``available`` (-1 is the last snapshot). ``available``
+    may hold fractional epochs (snapshots every N iterations, or a last partial epoch). Requested
+    epochs with no snapshot (a short smoke run) are left out and logged.
     """
-    available = sorted(set(int(e) for e in available))
+    available = sorted(set(float(e) for e in available))
     if not available:
         raise ValueError("select_epochs: no snapshots available")
     chosen = []
     for epoch in requested:
         if epoch < 0 and -epoch <= len(available):
             chosen.append(available[epoch])
-        elif epoch in available:
-            chosen.append(int(epoch))
+        elif float(epoch) in available:
+            chosen.append(float(epoch))
         else:
-            log.warning("epoch %d has no snapshot (available: %s); left out", epoch, available)
+            log.warning("epoch %d has no snapshot (available: %s); left out", epoch,
+                        [f"{e:g}" for e in available])
     if not chosen:
-        raise ValueError(f"none of the epochs {list(requested)} has a snapshot; available: {available}")
+        raise ValueError(f"none of the epochs {list(requested)} has a snapshot; available: "
+                         f"{[f'{e:g}' for e in available]}")
     return sorted(set(chosen))
 
 
@@ -405,13 +408,13 @@ def plot_progress(hr: np.ndarray, snapshots: Sequence[tuple[int, np.ndarray, flo
     """
     _check_image(hr, "hr")
     for epoch, sr, _, _ in snapshots:
-        _check_image(sr, f"snapshot of epoch {epoch}")
+        _check_image(sr, f"snapshot of epoch {epoch:g}")
         if sr.shape != hr.shape:
-            raise ValueError(f"snapshot of epoch {epoch} has shape {sr.shape}, HR has {hr.shape}")
+            raise ValueError(f"snapshot of epoch {epoch:g} has shape {sr.shape}, HR has {hr.shape}")
     height, width = hr.shape[:2]
     zoom = _display_zoom(height, width, dpi)
     cells = [("HR\n(ground truth)", nearest_upscale(hr, zoom))]
-    cells += [(f"epoch {epoch}\n({psnr:.2f} dB / {ssim:.4f})", nearest_upscale(sr, zoom))
+    cells += [(f"epoch {epoch:g}\n({psnr:.2f} dB / {ssim:.4f})", nearest_upscale(sr, zoom))
               for epoch, sr, psnr, ssim in snapshots]
     note = (f"{width}x{height} crop" + (f", each pixel shown {zoom}x{zoom}" if zoom > 1 else "")
             + "; no interpolation")

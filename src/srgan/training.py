@@ -1,7 +1,11 @@
 """SRResNet pretraining and SRGAN adversarial training (Ledig et al. 2017, sec. 3.2 and 4.2).
 
-Plain functions: a step function per stage, and one epoch loop (:func:`train`) that feeds it
-batches, validates after every epoch, and writes a resumable checkpoint.
+Plain functions: a step function per stage, and one loop (:func:`train`) that feeds it batches,
+writes a generator snapshot at every evaluation point (every epoch, or every ``eval_every``
+iterations) and a resumable checkpoint. Training reads no validation set: the evaluation stage
+(``srgan.evaluate.score_snapshots``) scores the snapshots, so that validation sets and metric
+settings never retrain anything. The log shows the running losses and the PSNR on the training
+batches themselves.
 
 Data: patches are uint8 NxHxWx3 arrays opened memory-mapped. A batch moves to the device as uint8
 and is converted there: LR to [0, 1], HR to [-1, 1] (the paper's ranges). An epoch is one full pass
@@ -11,14 +15,12 @@ over the patch set in a seeded random order; iterations count optimizer steps (t
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
-import random
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +29,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from srgan import metrics
-from srgan.evaluate import EvalPair, super_resolve
-from srgan.io import atomic_path, write_text
+from srgan.checkpoint import (CheckpointError, files_digest, fingerprint, finish_resume, load_checkpoint,
+                              load_resume_state, rng_states, save_checkpoint, set_rng_states,
+                              snapshot_path, weights_digest, STATE_FILE)
+from srgan.io import atomic_path, remove_stale_temporaries, write_text
 from srgan.losses import (ContentLoss, calibrated_feature_scale, discriminator_loss,
                           generator_adversarial_loss, pixel_mse)
 from srgan.models import Discriminator, SRResNet, load_content_network
-from srgan.patches import load_eval_set
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +89,6 @@ def lr_at(iteration: int, *, base_lr: float, total: int, schedule: str, step_at:
     if schedule == "step":
         return base_lr if step_at is None or iteration < step_at else base_lr / 10
     raise ValueError(f"unknown lr schedule {schedule!r}; expected constant, cosine or step")
-
-
-def fingerprint(settings: Mapping) -> str:
-    """Short hash of the settings that shaped a checkpoint; a resume needs the same one."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -174,6 +171,7 @@ def srgan_step(generator: nn.Module, discriminator: nn.Module, content_loss: Con
         g_loss.backward()
         opt_g.step()
         return {"g_loss": g_loss.detach(), "content_loss": content.detach(),
+                "mse": pixel_mse(sr.detach().float(), hr),  # the training PSNR of the log
                 "adversarial_loss": adversarial.detach(), "d_loss": d_loss.detach(),
                 "d_real": torch.sigmoid(real_logits.detach()).mean(),
                 "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
@@ -181,133 +179,105 @@ def srgan_step(generator: nn.Module, discriminator: nn.Module, content_loss: Con
     return step
 
 
-def validate(generator: nn.Module, val_sets: Mapping[str, Sequence[EvalPair]], *, device: torch.device,
-             scale: int) -> tuple[dict[str, float], np.ndarray | None]:
-    """``{<set>_psnr, <set>_ssim}`` (standard protocol) and ``{<set>_psnr_rgb, <set>_ssim_rgb}``
-    (the report's) of the generator in eval mode, on every validation set; and the SR of the
-    first image of the first non-empty set (the progression figure's, so it is not computed twice).
-
-    Both protocols are recorded, so that changing ``metrics.protocol`` never retrains anything.
-    """
-    row, first_sr = {}, None
-    for name, pairs in val_sets.items():
-        values: dict[str, list[float]] = {}
-        for _, lr, hr in pairs:
-            sr = super_resolve(generator, lr, device=device)
-            if first_sr is None:
-                first_sr = sr
-            for protocol, suffix in (("standard", ""), ("report", "_rgb")):
-                values.setdefault(f"{name}_psnr{suffix}", []).append(
-                    metrics.psnr(sr, hr, scale=scale, protocol=protocol))
-                values.setdefault(f"{name}_ssim{suffix}", []).append(
-                    metrics.ssim(sr, hr, scale=scale, protocol=protocol))
-        row.update({key: float(np.mean(items)) for key, items in values.items()})
-    return row, first_sr
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """torch.save to a temporary file, then rename: a kill never leaves a truncated checkpoint."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_resume_state(path: Path, expected_fingerprint: str) -> dict | None:
-    """The resume checkpoint at ``path`` if it belongs to these settings; a stale one is set aside."""
-    if not path.exists():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("fingerprint") != expected_fingerprint:
-        stale = path.with_suffix(".stale.pt")
-        path.replace(stale)
-        log.warning("checkpoint %s was made with other settings (fingerprint %s, now %s): "
-                    "not reused, moved to %s; training starts from scratch",
-                    path, state.get("fingerprint"), expected_fingerprint, stale)
-        return None
-    log.info("resuming from %s: epoch %d, %d batches into it (iteration %d)", path, state["epoch"],
-             state["batch"], state["iteration"])
-    return state
-
-
-def rng_states() -> dict:
-    """Every RNG a step could touch, so that a resumed run draws what the original would have."""
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states: Mapping) -> None:
-    torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
-    random.setstate(states["python"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def check_finite(stage: str, sums: Mapping[str, torch.Tensor], *, epoch: int, iteration: int,
-                 resume_path: Path) -> None:
+def check_finite(stage: str, sums: Mapping[str, torch.Tensor], *, iteration: int,
+                 resume_dir: Path) -> None:
     """Stop on a NaN/inf loss before it reaches a checkpoint; the last good one stays on disk."""
     bad = [name for name, total in sums.items() if not bool(torch.isfinite(total))]
     if bad:
+        kept = resume_dir / STATE_FILE
+        where = f"the last good checkpoint is kept at {kept}" if kept.exists() else "no checkpoint was written yet"
         raise FloatingPointError(
-            f"{stage}: non-finite {', '.join(bad)} in epoch {epoch} (by iteration {iteration}); "
-            f"stopped. The last good checkpoint is kept at {resume_path}; lower the learning rate "
-            f"or use precision fp32, then rerun to resume from it")
+            f"{stage}: non-finite {', '.join(bad)} by iteration {iteration}; stopped, {where}. "
+            f"Lower the learning rate or use precision fp32, then rerun")
+
+
+def train_psnr(mse: float) -> float:
+    """PSNR in dB of a pixel MSE between images in [-1, 1] (peak-to-peak 2, so MAX^2 = 4)."""
+    return 10 * math.log10(4 / mse) if mse > 0 else math.inf
 
 
 def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
-          optimizers: Mapping[str, torch.optim.Optimizer], patches: PatchSet, epochs: int,
+          optimizers: Mapping[str, torch.optim.Optimizer], patches: PatchSet, iterations: int,
           batch_size: int, lr_schedule: Callable[[int], float], generator: nn.Module,
-          val_sets: Mapping[str, Sequence[EvalPair]], scale: int, device: torch.device, seed: int,
-          resume_path: Path, settings: Mapping, iterations: int | None = None,
-          checkpoint_every: int = 0,
-          snapshot_box: tuple[int, int, int] | None = None) -> tuple[list[dict], dict[int, np.ndarray]]:
-    """Run ``step`` over ``epochs`` passes (or exactly ``iterations`` steps, when given); validate
-    after each epoch. Returns the history (one row per epoch) and ``{epoch: SR crop}``, the
-    ``snapshot_box`` (top, left, size) of the first validation image that the epoch-progression
-    figure shows.
+          model_args: Mapping, device: torch.device, seed: int, resume_dir: Path,
+          settings: Mapping, eval_every: int | None = None, checkpoint_every: int = 0) -> list[dict]:
+    """Run ``step`` for ``iterations`` optimizer steps, epoch by epoch; return the training log.
 
-    A checkpoint (modules, optimizers, RNG states, position in the epoch, running loss sums,
-    history) is written atomically after every epoch and every ``checkpoint_every`` iterations.
-    A rerun with the same ``settings`` (JSON-able; fingerprinted) resumes from it and ends
-    bit-identical to an uninterrupted run on the CPU; one from other settings is never reused.
+    At every evaluation point (each ``eval_every`` iterations, by default each epoch, and at the
+    last iteration) the log gains a row (the mean losses since the previous point, the training
+    PSNR, the lr, timings) and ``resume_dir/snapshots`` gains the generator's weights. A
+    checkpoint (modules, optimizers, RNG states, position, running sums, log) is written
+    atomically at every evaluation point and every ``checkpoint_every`` iterations.
+
+    A rerun with the same ``settings`` (JSON-able, fingerprinted; they must include the identity
+    of the inputs) resumes from it and ends bit-identical to an uninterrupted run on the CPU.
     """
     key = fingerprint({"stage": stage, **settings})
     per_epoch = len(patches) // batch_size
-    total = iterations if iterations is not None else epochs * per_epoch
-    last_epoch = math.ceil(total / per_epoch)
-    state = load_resume_state(resume_path, key)
+    if per_epoch == 0:
+        raise ValueError(f"only {len(patches)} patches for a batch of {batch_size}; draw more patches per image")
+    eval_every = eval_every or per_epoch
+    last_epoch = math.ceil(iterations / per_epoch)
+    resume_dir = Path(resume_dir)
+    remove_stale_temporaries([resume_dir / STATE_FILE, snapshot_path(resume_dir, 0)])
+    state = load_resume_state(resume_dir, key)
     history: list[dict] = []
-    epoch, done_batches, iteration, elapsed = 1, 0, 0, 0.0
+    epoch, done_batches, iteration, interval_start = 1, 0, 0, 0
+    elapsed, interval_began = 0.0, 0.0  # seconds of training: at `clock`, at the interval's start
     sums: dict[str, torch.Tensor] = {}
-    snapshots: dict[int, np.ndarray] = {}
-    if state is not None:
+    if state is None:
+        log.info("%s: training from scratch, %d iterations (%d per epoch), fingerprint %s", stage,
+                 iterations, per_epoch, key)
+    else:
         for name, module in modules.items():
             module.load_state_dict(state["modules"][name])
         for name, optimizer in optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
         set_rng_states(state["rng"])
         history, iteration, elapsed = state["history"], state["iteration"], state["elapsed"]
-        epoch, done_batches = state["epoch"], state["batch"]
+        epoch, done_batches, interval_start = state["epoch"], state["batch"], state["interval_start"]
+        interval_began = state["interval_began"]
         sums = {name: value.to(device) for name, value in state["sums"].items()}
-        snapshots = state["snapshots"]
+    last_saved = iteration or None  # iteration of the newest resume checkpoint on disk
+    clock = time.perf_counter()
 
-    def checkpoint(epoch: int, batch: int) -> None:
-        save_checkpoint(resume_path, {
-            "stage": stage, "epoch": epoch, "batch": batch, "iteration": iteration,
-            "elapsed": elapsed + time.perf_counter() - start, "fingerprint": key,
-            "settings": dict(settings), "history": history, "snapshots": snapshots,
+    def checkpoint(next_epoch: int, next_batch: int) -> None:
+        check_finite(stage, sums, iteration=iteration, resume_dir=resume_dir)
+        save_checkpoint(resume_dir / STATE_FILE, {
+            "kind": "resume", "stage": stage, "epoch": next_epoch, "batch": next_batch,
+            "iteration": iteration, "interval_start": interval_start,
+            "interval_began": interval_began, "elapsed": elapsed + time.perf_counter() - clock,
+            "fingerprint": key,
+            "settings": json.loads(json.dumps(settings, default=str)), "history": history,
             "sums": {name: value.detach().cpu() for name, value in sums.items()},
             "modules": {name: module.state_dict() for name, module in modules.items()},
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "rng": rng_states()})
 
+    def evaluation_point() -> dict:
+        check_finite(stage, sums, iteration=iteration, resume_dir=resume_dir)
+        count = iteration - interval_start
+        row = {name: float(value) / count for name, value in sums.items()}
+        if "mse" in row:
+            row["train_psnr"] = train_psnr(row["mse"])
+        total_seconds = elapsed + time.perf_counter() - clock
+        epochs_done = iteration / per_epoch
+        record = {"epoch": int(epochs_done) if epochs_done.is_integer() else round(epochs_done, 4),
+                  "iteration": iteration, "lr": lr_schedule(iteration - 1), **row,
+                  "seconds": round(total_seconds - interval_began, 3),
+                  "elapsed": round(total_seconds, 3)}
+        save_checkpoint(snapshot_path(resume_dir, iteration), {
+            "kind": "snapshot", "stage": stage, "epoch": record["epoch"], "iteration": iteration,
+            "model_args": dict(model_args), "generator": generator.state_dict()})
+        log.info("%s epoch %s (iteration %d/%d): %s", stage, record["epoch"], iteration, iterations,
+                 ", ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float)))
+        return record
+
     while epoch <= last_epoch:
-        start = time.perf_counter()
         for module in modules.values():
             module.train()
         batches = epoch_order(len(patches), batch_size, seed=seed, epoch=epoch)
-        batches = batches[: min(len(batches), total - (epoch - 1) * per_epoch)]
+        batches = batches[: min(len(batches), iterations - (epoch - 1) * per_epoch)]
         bar = tqdm(range(done_batches, len(batches)), desc=f"{stage} epoch {epoch}/{last_epoch}",
                    file=sys.stderr, mininterval=5, unit="it", ncols=100)
         for b in bar:
@@ -319,51 +289,28 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
             for name, value in losses.items():
                 sums[name] = sums[name] + value if name in sums else value.clone()
             iteration += 1
-            if checkpoint_every and iteration % checkpoint_every == 0 and b + 1 < len(batches):
-                check_finite(stage, sums, epoch=epoch, iteration=iteration, resume_path=resume_path)
-                checkpoint(epoch, b + 1)
-        check_finite(stage, sums, epoch=epoch, iteration=iteration, resume_path=resume_path)
-        row = {name: float(value) / len(batches) for name, value in sums.items()}
-        metrics_row, first_sr = validate(generator, val_sets, device=device, scale=scale)
-        row.update(metrics_row)
-        if snapshot_box is not None and first_sr is not None:
-            top, left, size = snapshot_box
-            snapshots[epoch] = first_sr[top:top + size, left:left + size].copy()
-        seconds = time.perf_counter() - start
-        history.append({"epoch": epoch, "iteration": iteration, "lr": lr_schedule(iteration - 1), **row,
-                        "seconds": round(seconds, 3), "elapsed": round(elapsed + seconds, 3)})
-        log.info("%s epoch %d/%d (%d iterations): %s", stage, epoch, last_epoch, len(batches),
-                 ", ".join(f"{k}={v:.4g}" for k, v in history[-1].items() if isinstance(v, float)))
-        sums, done_batches = {}, 0
-        checkpoint(epoch + 1, 0)
-        elapsed += seconds
+            position = (epoch, b + 1) if b + 1 < len(batches) else (epoch + 1, 0)
+            try:
+                if iteration % eval_every == 0 or iteration == iterations:
+                    history.append(evaluation_point())
+                    sums, interval_start, interval_began = {}, iteration, history[-1]["elapsed"]
+                    checkpoint(*position)
+                    last_saved = iteration
+                elif checkpoint_every and iteration % checkpoint_every == 0:
+                    checkpoint(*position)
+                    last_saved = iteration
+            except CheckpointError as error:
+                kept = (f"the last good resume checkpoint, {resume_dir / STATE_FILE} (iteration "
+                        f"{last_saved}), is kept and a rerun continues from it" if last_saved
+                        else "no resume checkpoint was written yet")
+                raise CheckpointError(f"{stage}, iteration {iteration}: {error}; {kept}") from error
+        done_batches = 0
         epoch += 1
-    return history, snapshots
+    return history
 
 
-def center_box(shape: tuple[int, ...], size: int) -> tuple[int, int, int]:
-    """(top, left, size) of the centred square crop the progression figure shows."""
-    size = min(size, shape[0], shape[1])
-    return (shape[0] - size) // 2, (shape[1] - size) // 2, size
-
-
-def snapshot_meta(val_sets: Mapping[str, Sequence[EvalPair]], size: int = 192) -> dict:
-    """Where the per-epoch snapshot comes from: the first image of the first non-empty validation
-    set (the one ``validate`` returns), a centred crop in HR pixels; {} without validation sets."""
-    for set_name, pairs in val_sets.items():
-        if pairs:
-            image, _, hr = pairs[0]
-            return {"val_set": set_name, "image": image, "box": center_box(hr.shape, size)}
-    return {}
-
-
-def write_snapshots(snapshots: Mapping[int, np.ndarray], meta: Mapping, path: Path) -> None:
-    """``epoch_<n>`` arrays plus ``val_set``, ``image`` and ``box`` (top, left, size), atomically."""
-    arrays = {f"epoch_{epoch}": image for epoch, image in snapshots.items()}
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, val_set=np.array(meta.get("val_set", "")), image=np.array(meta.get("image", "")),
-                     box=np.array(meta.get("box", (0, 0, 0))), **arrays)
+# The config's model.variant names the generator's upsampling (DESIGN sec. 3).
+UPSAMPLE_OF_VARIANT = {"paper": "pixelshuffle", "report": "nearest"}
 
 
 def setup_backend(device: torch.device) -> None:
@@ -372,29 +319,27 @@ def setup_backend(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-# The config's model.variant names the generator's upsampling (DESIGN sec. 3).
-UPSAMPLE_OF_VARIANT = {"paper": "pixelshuffle", "report": "nearest"}
-
-
-def load_val_sets(val_dirs: Mapping[str, Path]) -> dict[str, list[EvalPair]]:
-    return {name: load_eval_set(Path(folder)) for name, folder in val_dirs.items()}
-
-
-def write_history(history: list[dict], path: Path) -> None:
+def write_train_log(history: list[dict], path: Path) -> None:
     with atomic_path(path) as tmp:
         pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
 
 
-def run_pretrain(*, hr_path: Path, lr_path: Path, val_dirs: Mapping[str, Path], variant: str,
-                 num_blocks: int, scale: int, epochs: int, batch_size: int, lr: float,
-                 lr_schedule: str, seed: int, device: torch.device, resume_path: Path,
-                 generator_out: Path, history_out: Path, iterations: int | None = None,
-                 precision: str = "fp32", compile: bool = False, checkpoint_every: int = 0,
-                 snapshots_out: Path | None = None) -> list[dict]:
-    """SRResNet trained with pixel MSE from scratch (Adam, beta1 0.9); writes G and its history.
+def total_iterations(iterations: int | None, epochs: int, per_epoch: int) -> int:
+    return iterations if iterations is not None else epochs * per_epoch
+
+
+def run_pretrain(*, hr_path: Path, lr_path: Path, variant: str, num_blocks: int, scale: int,
+                 epochs: int, batch_size: int, lr: float, lr_schedule: str, seed: int,
+                 device: torch.device, resume_dir: Path, generator_out: Path, train_log_out: Path,
+                 snapshots_out: Path, iterations: int | None = None, eval_every: int | None = None,
+                 precision: str = "fp32", compile: bool = False,
+                 checkpoint_every: int = 0) -> list[dict]:
+    """SRResNet trained with pixel MSE from scratch (Adam, beta1 0.9); writes G, its training log
+    and its snapshots, then removes the resume state.
 
     ``iterations`` (the paper's unit) overrides ``epochs`` when given; ``precision`` is auto, bf16
-    or fp32 (autocast of the training forward passes; evaluation stays fp32).
+    or fp32 (autocast of the training forward passes). ``device``, ``compile`` and
+    ``checkpoint_every`` change how the run goes, never its result, and are not fingerprinted.
     """
     if variant not in UPSAMPLE_OF_VARIANT:
         raise ValueError(f"unknown model variant {variant!r}; expected one of {list(UPSAMPLE_OF_VARIANT)}")
@@ -403,47 +348,46 @@ def run_pretrain(*, hr_path: Path, lr_path: Path, val_dirs: Mapping[str, Path], 
     generator = SRResNet(**model_args).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999))
     patches = PatchSet(hr_path, lr_path)
-    total = iterations or epochs * (len(patches) // batch_size)
-    settings = {"model_args": model_args, "epochs": epochs, "iterations": iterations,
-                "batch_size": batch_size, "lr": lr, "lr_schedule": lr_schedule, "seed": seed,
-                "patches": len(patches), "precision": resolve_precision(device, precision),
-                "compile": compile}
+    total = total_iterations(iterations, epochs, len(patches) // batch_size)
+    settings = {"model_args": model_args, "iterations": total, "batch_size": batch_size, "lr": lr,
+                "lr_schedule": lr_schedule, "seed": seed, "eval_every": eval_every,
+                "precision": resolve_precision(device, precision),
+                "data": files_digest(hr_path, lr_path)}
     setup_backend(device)
     forward = torch.compile(generator) if compile else generator
-    val_sets = load_val_sets(val_dirs)
-    snapshot = snapshot_meta(val_sets)
-    history, snapshots = train(
+    history = train(
         stage="srresnet",
         step=srresnet_step(forward, optimizer, autocast=autocast_factory(device, precision)),
-        modules={"generator": generator}, iterations=iterations, checkpoint_every=checkpoint_every,
-        optimizers={"generator": optimizer}, patches=patches, epochs=epochs, batch_size=batch_size,
+        modules={"generator": generator}, optimizers={"generator": optimizer}, patches=patches,
+        iterations=total, batch_size=batch_size,
         lr_schedule=lambda it: lr_at(it, base_lr=lr, total=total, schedule=lr_schedule),
-        generator=generator, val_sets=val_sets, scale=scale, device=device,
-        seed=seed, resume_path=resume_path, settings=settings,
-        snapshot_box=snapshot.get("box"))
-    if snapshots_out is not None:
-        write_snapshots(snapshots, snapshot, snapshots_out)
-    save_checkpoint(generator_out, {"stage": "srresnet", "model_args": model_args,
+        generator=generator, model_args=model_args, device=device, seed=seed,
+        resume_dir=resume_dir, settings=settings, eval_every=eval_every,
+        checkpoint_every=checkpoint_every)
+    save_checkpoint(generator_out, {"kind": "generator", "stage": "srresnet", "model_args": model_args,
                                     "generator": generator.state_dict(), "settings": settings,
                                     "history": history})
-    write_history(history, history_out)
+    write_train_log(history, train_log_out)
+    finish_resume(resume_dir, snapshots_out)
     return history
 
 
-def run_gan(*, generator_checkpoint: Path, hr_path: Path, lr_path: Path,
-            val_dirs: Mapping[str, Path], hr_size: int, scale: int, epochs: int, batch_size: int,
-            lr: float, lr_step_epochs: int | None, content: str, vgg_layer: str,
-            adversarial_weight: float, vgg_weights_path: str | None, allow_random_fallback: bool,
-            seed: int, device: torch.device, resume_path: Path, generator_out: Path,
-            discriminator_out: Path, content_network_out: Path, history_out: Path,
-            iterations: int | None = None, lr_step_iterations: int | None = None,
-            precision: str = "fp32", compile: bool = False, checkpoint_every: int = 0,
-            snapshots_out: Path | None = None) -> list[dict]:
+def run_gan(*, generator_checkpoint: Path, hr_path: Path, lr_path: Path, hr_size: int,
+            epochs: int, batch_size: int, lr: float, lr_step_epochs: int | None, content: str,
+            vgg_layer: str, adversarial_weight: float, vgg_weights_path: str | None,
+            allow_random_fallback: bool, seed: int, device: torch.device, resume_dir: Path,
+            generator_out: Path, discriminator_out: Path, content_network_out: Path,
+            train_log_out: Path, snapshots_out: Path, iterations: int | None = None,
+            lr_step_iterations: int | None = None, eval_every: int | None = None,
+            precision: str = "fp32", compile: bool = False,
+            checkpoint_every: int = 0) -> list[dict]:
     """SRGAN: G from the SRResNet checkpoint, a fresh D, content + 1e-3 adversarial loss.
 
     The lr drops tenfold after ``lr_step_iterations`` (the paper: 1e5) or ``lr_step_epochs``.
+    Writes G, D, the content-network record, the training log and the snapshots, then removes
+    the resume state.
     """
-    pretrained = torch.load(generator_checkpoint, map_location="cpu", weights_only=False)
+    pretrained = load_checkpoint(generator_checkpoint)
     torch.manual_seed(seed + 1)
     generator = SRResNet(**pretrained["model_args"])
     generator.load_state_dict(pretrained["generator"])
@@ -468,42 +412,41 @@ def run_gan(*, generator_checkpoint: Path, hr_path: Path, lr_path: Path,
                     "1/12.75) so that the content loss matches the pixel MSE, as the paper intends", feature_scale)
     content_loss = ContentLoss(kind=content, vgg=vgg, feature_scale=feature_scale)
     per_epoch = len(patches) // batch_size
-    total = iterations or epochs * per_epoch
+    total = total_iterations(iterations, epochs, per_epoch)
     step_at = lr_step_iterations if lr_step_iterations is not None else (
         None if lr_step_epochs is None else lr_step_epochs * per_epoch)
-    settings = {"pretrained": pretrained["settings"], "epochs": epochs, "iterations": iterations,
-                "batch_size": batch_size, "lr": lr, "lr_step_at": step_at, "content": content,
-                "vgg_layer": vgg_layer, "vgg_source": source, "feature_scale": feature_scale,
-                "adversarial_weight": adversarial_weight, "seed": seed, "patches": len(patches),
-                "precision": resolve_precision(device, precision), "compile": compile}
+    settings = {"iterations": total, "batch_size": batch_size, "lr": lr, "lr_step_at": step_at,
+                "content": content, "vgg_layer": vgg_layer, "vgg_source": source,
+                "feature_scale": feature_scale, "adversarial_weight": adversarial_weight,
+                "seed": seed, "eval_every": eval_every, "hr_size": hr_size,
+                "precision": resolve_precision(device, precision),
+                "data": files_digest(hr_path, lr_path),
+                "start": weights_digest(pretrained["generator"])}
     setup_backend(device)
     g_forward = torch.compile(generator) if compile else generator
     d_forward = torch.compile(discriminator) if compile else discriminator
-    val_sets = load_val_sets(val_dirs)
-    snapshot = snapshot_meta(val_sets)
-    history, snapshots = train(
+    history = train(
         stage="srgan",
         step=srgan_step(g_forward, d_forward, content_loss, opt_g, opt_d,
                         adversarial_weight=adversarial_weight,
                         autocast=autocast_factory(device, precision)),
         modules={"generator": generator, "discriminator": discriminator},
-        iterations=iterations, checkpoint_every=checkpoint_every,
-        optimizers={"generator": opt_g, "discriminator": opt_d}, patches=patches, epochs=epochs,
-        batch_size=batch_size,
+        optimizers={"generator": opt_g, "discriminator": opt_d}, patches=patches,
+        iterations=total, batch_size=batch_size,
         lr_schedule=lambda it: lr_at(it, base_lr=lr, total=total, schedule="step", step_at=step_at),
-        generator=generator, val_sets=val_sets, scale=scale, device=device,
-        seed=seed, resume_path=resume_path, settings=settings,
-        snapshot_box=snapshot.get("box"))
-    if snapshots_out is not None:
-        write_snapshots(snapshots, snapshot, snapshots_out)
-    save_checkpoint(generator_out, {"stage": "srgan", "model_args": pretrained["model_args"],
+        generator=generator, model_args=pretrained["model_args"], device=device, seed=seed,
+        resume_dir=resume_dir, settings=settings, eval_every=eval_every,
+        checkpoint_every=checkpoint_every)
+    save_checkpoint(generator_out, {"kind": "generator", "stage": "srgan",
+                                    "model_args": pretrained["model_args"],
                                     "generator": generator.state_dict(), "settings": settings,
                                     "history": history})
-    save_checkpoint(discriminator_out, {"stage": "srgan", "input_size": hr_size,
+    save_checkpoint(discriminator_out, {"kind": "discriminator", "stage": "srgan", "input_size": hr_size,
                                         "discriminator": discriminator.state_dict()})
     write_text(content_network_out, json.dumps(
         {"content": content, "layer": vgg_layer if content == "vgg" else None, "weights": source,
          "feature_scale": feature_scale if content == "vgg" else None},
         indent=2) + "\n")
-    write_history(history, history_out)
+    write_train_log(history, train_log_out)
+    finish_resume(resume_dir, snapshots_out)
     return history

@@ -9,6 +9,7 @@
 # settings (results/pretrain/<key>/), so an ablation of the GAN trains one SRResNet.
 
 import copy
+from pathlib import Path
 import hashlib
 import json
 
@@ -85,18 +86,15 @@ def patches_key(cfg):
 
 
 def pretrain_slice(cfg):
-    """Everything the pretrain rule uses; equal slices share one SRResNet."""
+    """Every setting that changes the SRResNet's weights; equal slices share one SRResNet.
+    Validation sets, the device, threads, compile and checkpoint_every do not change them."""
     return {
         "patches": patches_key(cfg),
         "model": cfg["model"],
         "train": cfg["pretrain"],
         "scale": cfg["scale"],
         "seed": cfg["seed"],
-        "val_sets": cfg["val_sets"],
-        "device": cfg["device"],
         "precision": cfg["precision"],
-        "compile": cfg["compile"],
-        "checkpoint_every": cfg["checkpoint_every"],
     }
 
 
@@ -133,6 +131,44 @@ def exp_param(*keys):
         return value
 
     return get
+
+
+def job_config(wildcards):
+    """The config of a job's experiment (or of the first experiment sharing its pretraining)."""
+    if "pretrain" in wildcards.keys():
+        return PRETRAINS[wildcards.pretrain]
+    return EXPERIMENTS[wildcards.exp]
+
+
+def get_run_settings(wildcards, threads):
+    """How a job runs (threads, device, compile, checkpoint cadence), never what it produces.
+
+    A params function that takes ``threads`` is, to Snakemake, derived from the job's resources,
+    and such params are not rerun triggers: editing these keys reruns nothing, while every other
+    param still does (tests/test_workflow.py checks both).
+    """
+    cfg = job_config(wildcards)
+    return {
+        "threads": threads,
+        "device": cfg["device"],
+        "compile": cfg["compile"],
+        "checkpoint_every": cfg["checkpoint_every"],
+    }
+
+
+def stage_dir(wildcards):
+    """Where a training stage of an experiment writes: the shared pretraining, or its own SRGAN."""
+    if wildcards.stage == "srresnet":
+        return f"results/pretrain/{pretrain_key(EXPERIMENTS[wildcards.exp])}"
+    return f"results/{wildcards.exp}/srgan"
+
+
+def get_snapshots(wildcards):
+    return f"{stage_dir(wildcards)}/snapshots"
+
+
+def get_train_log(wildcards):
+    return f"{stage_dir(wildcards)}/train_log.csv"
 
 
 def eval_dir(cfg, dataset):

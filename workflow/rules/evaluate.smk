@@ -1,4 +1,6 @@
-# Bicubic baseline and the trained generators on every test set: per-image CSV + SR images.
+# Bicubic baseline and the trained generators on every test set: per-image CSV + SR images; and
+# the per-epoch evaluation stage, which scores each training stage's snapshots on the validation
+# sets (so that validation sets and metric settings never retrain anything).
 
 
 rule bicubic_baseline:
@@ -30,7 +32,7 @@ rule evaluate:
         scale=exp_param("scale"),
         protocol=exp_param("metrics", "protocol"),
         round_y=exp_param("metrics", "round_y"),
-        device=exp_param("device"),
+        run=get_run_settings,
     log:
         "results/logs/{exp}/{stage}/{dataset}.log",
     benchmark:
@@ -44,3 +46,32 @@ rule evaluate:
         ENV
     script:
         "../scripts/evaluate.py"
+
+
+rule evaluate_snapshots:
+    input:
+        snapshots=get_snapshots,
+        train_log=get_train_log,
+        val=lambda w: eval_dirs(EXPERIMENTS[w.exp], EXPERIMENTS[w.exp]["val_sets"]),
+    output:
+        history="results/{exp}/history/{stage}.csv",
+        progress="results/{exp}/{stage}/progress.npz",
+    params:
+        val_sets=exp_param("val_sets"),
+        scale=exp_param("scale"),
+        protocol=exp_param("metrics", "protocol"),
+        round_y=exp_param("metrics", "round_y"),
+        run=get_run_settings,
+    log:
+        "results/logs/{exp}/evaluate_snapshots_{stage}.log",
+    benchmark:
+        "results/benchmarks/{exp}/evaluate_snapshots/{stage}.tsv"
+    threads: lambda w: EXPERIMENTS[w.exp]["threads"]
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=240,
+    conda:
+        ENV
+    script:
+        "../scripts/evaluate_snapshots.py"

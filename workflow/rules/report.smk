@@ -109,7 +109,7 @@ rule figure_curves:
 
 rule figure_progress:
     input:
-        snapshots="results/{exp}/{stage}/snapshots.npz",
+        progress="results/{exp}/{stage}/progress.npz",
         data=lambda w: eval_dirs(EXPERIMENTS[w.exp], EXPERIMENTS[w.exp]["val_sets"][:1]),
     output:
         report(

@@ -6,15 +6,15 @@ import torch
 
 from srgan.evaluate import (bicubic_predictor, evaluate_pairs, generator_predictor, load_generator,
                             pick_device, write_metrics_csv)
-from srgan.io import atomic_dir, log_to
+from srgan.io import atomic_dir, start_rule
 from srgan.patches import load_eval_set
 
 
 def main(smk) -> None:
-    log_to(smk.log[0])
+    start_rule(smk.log[0], smk.output)
     torch.set_num_threads(smk.threads)
     if "generator" in smk.input.keys():
-        device = pick_device(smk.params.device)
+        device = pick_device(smk.params.run["device"])
         predict = generator_predictor(load_generator(Path(smk.input.generator), device=device), device)
     else:
         predict = bicubic_predictor(smk.params.scale)

@@ -3,12 +3,12 @@
 import json
 from pathlib import Path
 
-from srgan.io import log_to
+from srgan.io import start_rule
 from srgan.tables import ablation_table, content_label, table_notes, to_markdown, write_table
 
 
 def main(smk) -> None:
-    log_to(smk.log[0])
+    start_rule(smk.log[0], smk.output)
     experiments = smk.params.experiments
     test_sets = [s for s in next(iter(experiments.values()))["test_sets"]
                  if all(s in e["test_sets"] for e in experiments.values())]

@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from srgan.io import log_to
+from srgan.io import start_rule
 from srgan.tables import (PROTOCOL_NOTES, bicubic_comparison, bicubic_markdown, read_mean,
                           write_table)
 
 
 def main(smk) -> None:
-    log_to(smk.log[0])
+    start_rule(smk.log[0], smk.output)
     means = {name: read_mean(Path(path)) for name, path in zip(smk.params.test_sets, smk.input.metrics)}
     comparable = smk.params.protocol == "standard" and smk.params.scale == 4 and smk.params.round_y
     table = bicubic_comparison(means, comparable=comparable)

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from srgan.io import list_images, load_rgb, log_to
+from srgan.io import list_images, load_rgb, start_rule
 from srgan.plots import nearest_upscale, plot_comparison
 from srgan.tables import METHOD_LABELS
 
 
 def main(smk) -> None:
-    log_to(smk.log[0])
+    start_rule(smk.log[0], smk.output)
     data, scale = Path(smk.input.data), smk.params.scale
     hr_path = list_images(data / "HR")[0]
     panels = [(f"LR (x{scale} nearest)", nearest_upscale(load_rgb(data / "LR" / hr_path.name), scale), None, None)]

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from srgan.io import log_to
+from srgan.io import start_rule
 from srgan.plots import plot_curves, plot_discriminator, plot_losses
 from srgan.tables import read_mean
 
 
 def main(smk) -> None:
-    log_to(smk.log[0])
+    start_rule(smk.log[0], smk.output)
     histories = {stage: pd.read_csv(path) for stage, path in zip(smk.params.stages, smk.input.histories)}
     bicubic = {name: read_mean(Path(path)) for name, path in zip(smk.params.bicubic_sets, smk.input.bicubic)}
     plot_curves(histories, list(smk.params.val_sets), protocol=smk.params.protocol,

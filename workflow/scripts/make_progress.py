@@ -5,21 +5,21 @@ from pathlib import Path
 import numpy as np
 
 from srgan import metrics
-from srgan.io import load_rgb, log_to
+from srgan.io import load_rgb, start_rule
 from srgan.plots import plot_progress, select_epochs
 
 
 def main(smk) -> None:
-    log_to(smk.log[0])
+    start_rule(smk.log[0], smk.output)
     stage = smk.wildcards.stage
-    data = np.load(smk.input.snapshots)
+    data = np.load(smk.input.progress)
     top, left, size = (int(v) for v in data["box"])
     image, val_set = str(data["image"]), str(data["val_set"])
     hr = load_rgb(Path(smk.input.data[0]) / "HR" / f"{image}.png")[top:top + size, left:left + size]
-    available = sorted(int(key.removeprefix("epoch_")) for key in data.files if key.startswith("epoch_"))
+    available = [float(e) for e in data["epochs"]]
     snapshots = []
     for epoch in select_epochs(smk.params.epochs, available):
-        sr = data[f"epoch_{epoch}"]
+        sr = data["crops"][available.index(epoch)]
         snapshots.append((epoch, sr,
                           metrics.psnr(sr, hr, scale=smk.params.scale, protocol=smk.params.protocol,
                                        round_y=smk.params.round_y),

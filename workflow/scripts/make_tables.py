@@ -4,13 +4,13 @@ with the paper's Table 2 and our difference from it where the test set is one of
 import json
 from pathlib import Path
 
-from srgan.io import log_to, write_text
+from srgan.io import start_rule, write_text
 from srgan.tables import (paper_comparison, paper_markdown, results_table, table_notes, to_latex,
                           to_markdown, write_table)
 
 
 def main(smk) -> None:
-    log_to(smk.log[0])
+    start_rule(smk.log[0], smk.output)
     test_sets = list(smk.params.test_sets)
     keys = [(method, name) for method in smk.params.methods for name in test_sets]
     table = results_table(dict(zip(keys, map(Path, smk.input.metrics))), test_sets)

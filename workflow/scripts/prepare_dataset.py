@@ -4,11 +4,11 @@ resources/datasets/<name>/HR/*.png + MANIFEST."""
 from pathlib import Path
 
 from srgan.datasets import prepare_dataset
-from srgan.io import log_to
+from srgan.io import start_rule
 
 
 def main(smk) -> None:
-    log_to(smk.log[0])
+    start_rule(smk.log[0], smk.output)
     spec = dict(smk.params.spec)
     prepare_dataset(source=spec["source"], images=spec.get("images"), path=spec.get("path"),
                     name=spec.get("name"), download_dir=Path(smk.params.download_dir),

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from srgan.io import log_to
+from srgan.io import start_rule
 from srgan.patches import prepare_eval_set
 
 
 def main(smk) -> None:
-    log_to(smk.log[0])
+    start_rule(smk.log[0], smk.output)
     prepare_eval_set(Path(smk.input.hr), Path(smk.output[0]), scale=smk.params.scale)
 
 

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from srgan.io import list_images, log_to
+from srgan.io import list_images, start_rule
 from srgan.patches import extract_patches
 
 
 def main(smk) -> None:
-    log_to(smk.log[0])
+    start_rule(smk.log[0], smk.output)
     extract_patches(list_images(smk.input.hr), hr_size=smk.params.hr_size,
                     per_image=smk.params.per_image, scale=smk.params.scale, seed=smk.params.seed,
                     hr_out=Path(smk.output.hr), lr_out=Path(smk.output.lr))

@@ -1,29 +1,28 @@
-"""Rule pretrain: SRResNet with pixel MSE; writes the generator checkpoint and its history CSV."""
+"""Rule pretrain: SRResNet with pixel MSE; writes the generator, its training log and snapshots."""
 
 from pathlib import Path
 
 import torch
 
 from srgan.evaluate import pick_device
-from srgan.io import log_to
+from srgan.io import start_rule
 from srgan.training import run_pretrain
 
 
 def main(smk) -> None:
-    log_to(smk.log[0])
-    torch.set_num_threads(smk.threads)
+    start_rule(smk.log[0], smk.output)
+    run = smk.params.run
+    torch.set_num_threads(run["threads"])
     model, train = smk.params.model, smk.params.train
     run_pretrain(
         hr_path=Path(smk.input.hr), lr_path=Path(smk.input.lr),
-        val_dirs=dict(zip(smk.params.val_sets, map(Path, smk.input.val))),
         variant=model["variant"], num_blocks=model["num_blocks"], scale=smk.params.scale,
-        epochs=train["epochs"], iterations=train["iterations"], batch_size=train["batch_size"], lr=train["lr"],
-        lr_schedule=train["lr_schedule"], seed=smk.params.seed,
-        device=pick_device(smk.params.device), precision=smk.params.precision,
-        compile=smk.params.compile, checkpoint_every=smk.params.checkpoint_every,
-        resume_path=Path(smk.params.resume),
-        generator_out=Path(smk.output.generator), history_out=Path(smk.output.history),
-        snapshots_out=Path(smk.output.snapshots))
+        epochs=train["epochs"], iterations=train["iterations"], eval_every=train["eval_every"],
+        batch_size=train["batch_size"], lr=train["lr"], lr_schedule=train["lr_schedule"],
+        seed=smk.params.seed, precision=smk.params.precision, device=pick_device(run["device"]),
+        compile=run["compile"], checkpoint_every=run["checkpoint_every"],
+        resume_dir=Path(smk.params.resume), generator_out=Path(smk.output.generator),
+        train_log_out=Path(smk.output.train_log), snapshots_out=Path(smk.output.snapshots))
 
 
 if __name__ == "__main__":
