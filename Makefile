@@ -31,5 +31,9 @@ lint: $(STAMP)
 dryrun: $(STAMP)
 	$(BIN)/snakemake -n
 
-clean-demo:
+# Everything the demo made, its shared SRResNet pretraining folder (results/pretrain/<key>/, named
+# by the plan) included, so that the next `make demo` trains from scratch.
+clean-demo: $(STAMP)
+	for key in $$($(BIN)/snakemake -n --forceall 2>/dev/null | grep -o 'results/pretrain/[A-Za-z0-9_.-]*' | sort -u | cut -d/ -f3); do \
+	  rm -rf results/pretrain/$$key results/logs/pretrain/$$key.log results/benchmarks/pretrain/$$key.tsv; done
 	rm -rf results/demo results/data results/logs/demo results/benchmarks/demo resources/datasets

@@ -28,12 +28,16 @@ def snakemake_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "snakemake"]
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run the repository's workflow with ``workdir`` as its working directory."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+def run_snakemake(workdir: Path, *args: str, timeout: float = 900, env: dict | None = None,
+                  new_session: bool = False) -> subprocess.CompletedProcess:
+    """Run the repository's workflow with ``workdir`` as its working directory; ``env`` adds
+    variables, ``new_session`` gives it a process group of its own (for the kill test)."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               **(env or {}))
     command = [*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory",
                str(workdir), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir,
+                          start_new_session=new_session)
 
 
 def copy_config(name: str, target: Path) -> Path:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from srgan.datasets import prepare_dataset
 from srgan.imresize import imresize
-from srgan.io import atomic_path, load_rgb
+from srgan.io import atomic_path, load_rgb, remove_stale_temporaries
 from srgan.patches import extract_patches, load_eval_set, prepare_eval_set
 
 
@@ -73,6 +73,20 @@ def test_atomic_path_keeps_old_file_on_failure(tmp_path: Path) -> None:
         raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_stale_temporaries_of_a_job_are_removed_and_no_others(tmp_path: Path) -> None:
+    (tmp_path / ".tmp-metrics.csv.a1b2").write_text("half")
+    (tmp_path / ".tmp-images.c3d4").mkdir()
+    (tmp_path / ".tmp-images.c3d4" / "x.png").write_text("half")
+    (tmp_path / ".tmp-metrics.csv.old").write_text("ours too")
+    (tmp_path / ".tmp-history.csv.e5f6").write_text("another job's")  # not an output of this job
+    (tmp_path / "metrics.csv").write_text("a finished result")
+    removed = remove_stale_temporaries([tmp_path / "metrics.csv", tmp_path / "images",
+                                        tmp_path / "missing" / "out.csv"])
+    assert sorted(p.name for p in removed) == [".tmp-images.c3d4", ".tmp-metrics.csv.a1b2",
+                                               ".tmp-metrics.csv.old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tmp-history.csv.e5f6", "metrics.csv"]
 
 
 def _write_images(folder: Path, sizes: list[tuple[int, int]]) -> list[Path]:

@@ -22,10 +22,10 @@ from conftest import REPO, copy_config, run_snakemake
 SETUP = REPO / ".ci" / "slurm" / "setup-single-node.sh"
 PROFILE = REPO / "profiles" / "slurm"
 TINY = "tests/config/tiny.yaml"
-GPU_RULES = {"pretrain", "train_gan", "evaluate"}
+GPU_RULES = {"pretrain", "train_gan", "evaluate", "evaluate_snapshots"}
 # The rules' own mem_mb (4-16 GB) is sized for real runs and may exceed a CI node's RealMemory, in
 # which case sbatch rejects the job outright; the tiny config needs well under 1 GB per job.
-HEAVY_RULES = ("prepare_train", "pretrain", "train_gan", "evaluate")
+HEAVY_RULES = ("prepare_train", "pretrain", "train_gan", "evaluate", "evaluate_snapshots")
 DAG_TIMEOUT_S = 900  # the run is killed (SIGKILL) after this, so a stuck status loop cannot hang CI
 # "Job 3 has been submitted with SLURM jobid 17 (log: /tmp/.../.snakemake/slurm_logs/rule_x/17.log)."
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) ")

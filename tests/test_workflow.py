@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from PIL import Image
+
+from srgan.checkpoint import load_checkpoint
 
 from conftest import REPO, copy_config, run_snakemake
 
@@ -34,7 +40,7 @@ def test_default_config_plans_every_stage(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result.stdout)
     for rule in ("prepare_dataset", "prepare_train", "prepare_eval", "bicubic_baseline", "pretrain",
-                 "train_gan", "evaluate", "tables", "bicubic_table", "figure_curves",
+                 "train_gan", "evaluate", "evaluate_snapshots", "tables", "bicubic_table", "figure_curves",
                  "figure_comparison", "figure_progress"):
         assert jobs.get(rule, 0) >= 1, f"{rule} not planned: {jobs}"
     assert jobs["evaluate"] == 2 * len(yaml.safe_load((REPO / "config.yaml").read_text())["test_sets"])
@@ -130,10 +136,32 @@ def test_end_to_end_tiny(tiny_run: Path) -> None:
     assert json.loads((exp / "srgan" / "content_network.json").read_text())["weights"] == "random-fallback"
     assert "RANDOM VGG19" in (tiny_run / "results" / "logs" / "tiny" / "train_gan.log").read_text()
 
-    # Nothing is left to do, and no temporary file is left behind.
+    # Nothing is left to do; no temporary file and no resume state is left behind, and each
+    # stage kept one snapshot per epoch.
     again = run_snakemake(tiny_run, "-n", "--configfile", str(tiny_run / "tiny.yaml"))
     assert "Nothing to be done" in again.stdout + again.stderr
     assert not list((tiny_run / "results").rglob(".tmp-*"))
+    assert not list((tiny_run / "results").rglob("resume*"))
+    for snapshots in [*(tiny_run / "results" / "pretrain").glob("*/snapshots"), exp / "srgan" / "snapshots"]:
+        assert sorted(p.name for p in snapshots.glob("*.pt")) == ["iter_000000004.pt", "iter_000000008.pt"]
+
+
+@pytest.mark.slow
+def test_leftover_temporaries_are_removed_by_the_next_run_of_their_rule(tiny_run: Path,
+                                                                       tmp_path: Path) -> None:
+    work = _copy_run(tiny_run, tmp_path / "run")
+    out = work / "results" / "tiny" / "eval" / "srgan" / "tiny_test"
+    (out / ".tmp-metrics.csv.k1ll3d").write_text("half a csv")
+    (out / ".tmp-images.k1ll3d").mkdir()
+    (out / ".tmp-images.k1ll3d" / "astronaut.png").write_bytes(b"half a png")
+    other = work / "results" / "tiny" / "eval" / "srresnet" / "tiny_test" / ".tmp-metrics.csv.other"
+    other.write_text("another job's")
+    result = run_snakemake(work, "--cores", "1", "--configfile", str(work / "tiny.yaml"),
+                           "--forcerun", "results/tiny/eval/srgan/tiny_test/metrics.csv", "--until", "evaluate")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not list(out.glob(".tmp-*"))
+    assert other.exists()  # not this job's: left alone
+    assert "left by an interrupted run" in (work / "results/logs/tiny/srgan/tiny_test.log").read_text()
 
 
 @pytest.mark.slow
@@ -146,38 +174,147 @@ def test_html_report_names_every_figure(tiny_run: Path) -> None:
         assert name in html, name
 
 
-# Which jobs a one-key edit plans (issue: stage-precise reruns). Each entry: the edit, rules that
-# must be planned, rules that must not.
-RERUNS = {
-    "gan learning rate": ({"gan": {"lr": 5e-5}}, {"train_gan", "evaluate", "tables"},
-                          {"prepare_dataset", "prepare_train", "prepare_eval", "pretrain",
-                           "adopt_pretrain", "bicubic_baseline"}),
-    "metric protocol": ({"metrics": {"protocol": "report"}},
-                        {"bicubic_baseline", "evaluate", "tables", "figure_curves", "figure_comparison"},
-                        {"prepare_dataset", "prepare_train", "pretrain", "train_gan"}),
-    "test sets": ({"datasets": {"tiny_train": {"source": "skimage", "images": ["chelsea", "camera"]},
-                                "tiny_test": {"source": "skimage", "images": ["astronaut"]},
-                                "more": {"source": "skimage", "images": ["coffee"]}},
-                   "test_sets": ["tiny_test", "more"]},
-                  {"evaluate", "bicubic_baseline", "tables", "figure_comparison"},
-                  {"prepare_train", "pretrain", "train_gan"}),
-    "crop size": ({"patches": {"hr_size": 16}}, {"prepare_train", "pretrain", "train_gan", "evaluate"},
-                  {"prepare_dataset", "prepare_eval", "bicubic_baseline"}),
-    "plot setting": ({"plots": {"dpi": 61}}, {"figure_curves", "figure_comparison", "figure_progress"},
-                     {"tables", "evaluate", "train_gan", "pretrain", "prepare_train", "bicubic_baseline"}),
+MORE = {"source": "skimage", "images": ["coffee"]}
+# The concrete edit of the tiny config behind each row of the README's rerun table.
+EDITS = {
+    "checkpoint_every": {"checkpoint_every": 5},
+    "threads": {"threads": 2},
+    "compile": {"compile": True},
+    "device": {"device": "auto"},
+    "precision": {"precision": "bf16"},
+    "seed": {"seed": 1},
+    "patches.hr_size": {"patches": {"hr_size": 16}},
+    "model.num_blocks": {"model": {"num_blocks": 1}},
+    "pretrain.lr": {"pretrain": {"lr": 2e-4}},
+    "pretrain.eval_every": {"pretrain": {"eval_every": 2}},
+    "gan.lr": {"gan": {"lr": 5e-5}},
+    "gan.eval_every": {"gan": {"eval_every": 2}},
+    "val_sets": {"datasets": {"more": MORE}, "val_sets": ["tiny_test", "more"]},
+    "test_sets": {"datasets": {"more": MORE}, "test_sets": ["tiny_test", "more"]},
+    "metrics.protocol": {"metrics": {"protocol": "report"}},
+    "metrics.round_y": {"metrics": {"round_y": False}},
+    "plots.dpi": {"plots": {"dpi": 61}},
+    "plots.progress_epochs": {"plots": {"progress_epochs": [-1]}},
 }
 
 
+def readme_rerun_table() -> dict[str, set[str]]:
+    """{config key: rules it reruns} from the README's rerun table."""
+    text = (REPO / "README.md").read_text().split("<!-- rerun-table:")[1]
+    rows = {}
+    for line in text.splitlines()[3:]:
+        if not line.startswith("| `"):
+            break
+        key, rules = (cell.strip() for cell in line.strip("|").split("|"))
+        key = key.split("`")[1]
+        rows[key] = set() if rules == "nothing" else {r.strip().rstrip("\\*") for r in rules.split(",")}
+    return rows
+
+
+def _edit(config: dict, edit: dict) -> dict:
+    for key, value in edit.items():
+        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
+    return config
+
+
+def test_the_readme_rerun_table_covers_exactly_the_tested_keys() -> None:
+    assert set(readme_rerun_table()) == set(EDITS)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("change", list(RERUNS))
-def test_one_key_reruns_only_its_stages(tiny_run: Path, tmp_path: Path, change: str) -> None:
-    edits, planned, not_planned = RERUNS[change]
-    config = _edited(tiny_run / "tiny.yaml", tmp_path / "edited.yaml", **edits)
-    result = run_snakemake(tiny_run, "-n", "--configfile", str(config))
+@pytest.mark.parametrize("key", list(EDITS))
+def test_one_key_reruns_exactly_what_the_readme_says(tiny_run: Path, tmp_path: Path, key: str) -> None:
+    config = _edit(yaml.safe_load((tiny_run / "tiny.yaml").read_text()), EDITS[key])
+    (tmp_path / "edited.yaml").write_text(yaml.safe_dump(config))
+    result = run_snakemake(tiny_run, "-n", "--configfile", str(tmp_path / "edited.yaml"))
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs = set(planned_jobs(result.stdout))
-    assert planned <= jobs, (change, jobs)
-    assert not (not_planned & jobs), (change, jobs)
+    planned = set(planned_jobs(result.stdout)) - {"all"} if "Job stats:" in result.stdout else set()
+    assert planned == readme_rerun_table()[key], (key, planned)
+
+
+def _copy_run(tiny_run: Path, target: Path) -> Path:
+    """A private copy of the finished tiny run (outputs, Snakemake metadata), to rerun in."""
+    shutil.copytree(tiny_run, target, symlinks=True, ignore=shutil.ignore_patterns("locks"))
+    return target
+
+
+def _generator(path: Path) -> dict:
+    return load_checkpoint(path)["generator"]
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_forcerun_pretrain_trains_from_scratch(tiny_run: Path, tmp_path: Path) -> None:
+    work = _copy_run(tiny_run, tmp_path / "run")
+    result = run_snakemake(work, "--cores", "2", "--configfile", str(work / "tiny.yaml"),
+                           "--forcerun", "pretrain")
+    assert result.returncode == 0, result.stderr[-3000:]
+    [log] = (work / "results" / "logs" / "pretrain").glob("*.log")  # the forced run's own log
+    text = log.read_text()
+    assert "srresnet: training from scratch" in text and "resuming from" not in text, text[-2000:]
+    # Deterministic on the CPU: trained again from iteration 0, it is the very same SRResNet.
+    assert _same(_generator(work / "results/tiny/srresnet/generator.pt"),
+                 _generator(tiny_run / "results/tiny/srresnet/generator.pt"))
+    assert not list((work / "results").rglob("resume*"))
+
+
+@pytest.mark.slow
+def test_new_training_images_of_the_same_count_retrain(tiny_run: Path, tmp_path: Path) -> None:
+    work = _copy_run(tiny_run, tmp_path / "run")
+    config = yaml.safe_load((work / "tiny.yaml").read_text())
+    config["datasets"]["tiny_train"]["images"] = ["coffee", "camera"]  # 2 images, as before
+    (work / "tiny.yaml").write_text(yaml.safe_dump(config))
+    plan = planned_jobs(run_snakemake(work, "-n", "--configfile", str(work / "tiny.yaml")).stdout)
+    assert {"prepare_train", "pretrain", "train_gan"} <= set(plan), plan
+    result = run_snakemake(work, "--cores", "2", "--configfile", str(work / "tiny.yaml"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    for stage in ("srresnet", "srgan"):
+        assert not _same(_generator(work / f"results/tiny/{stage}/generator.pt"),
+                         _generator(tiny_run / f"results/tiny/{stage}/generator.pt")), stage
+
+
+def _kill_run(work: Path, target: str, marker: str) -> subprocess.CompletedProcess:
+    """Run the tiny DAG; the ``target`` call (module:function:N) SIGKILLs Snakemake and its jobs."""
+    env = {"SRGAN_TEST_KILL": f"{target}:{work / marker}", "PYTHONPATH": str(REPO / "tests" / "killhook")}
+    unlock = run_snakemake(work, "--unlock", "--configfile", str(work / "tiny.yaml"))
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    return run_snakemake(work, "--cores", "2", "--configfile", str(work / "tiny.yaml"),
+                         "--rerun-incomplete", env=env, new_session=True)
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_pipeline_then_rerun_incomplete_is_exact(tiny_run: Path, tmp_path: Path) -> None:
+    work = tmp_path / "killed"
+    work.mkdir()
+    copy_config(TINY, work / "tiny.yaml")
+    # In the middle of pretraining (after the checkpoint of iteration 4), of SRGAN training, and
+    # of the per-epoch evaluation (after its first snapshot).
+    for target, marker in (("srgan.training:pixel_mse:6", "killed-pretrain"),
+                           ("srgan.training:discriminator_loss:6", "killed-gan"),
+                           ("srgan.evaluate:score_snapshot:2", "killed-evaluation")):
+        killed = _kill_run(work, target, marker)
+        assert killed.returncode == -signal.SIGKILL, (marker, killed.stderr[-3000:])
+        assert (work / marker).exists()
+    logs = work / "results" / "logs"
+    assert "resuming from" in next((logs / "pretrain").glob("*.log")).read_text()
+    assert "resuming from" in (logs / "tiny" / "train_gan.log").read_text()
+
+    final = run_snakemake(work, "--unlock", "--configfile", str(work / "tiny.yaml"))
+    final = run_snakemake(work, "--cores", "2", "--configfile", str(work / "tiny.yaml"), "--rerun-incomplete")
+    assert final.returncode == 0, final.stderr[-3000:]
+    for stage in ("srresnet", "srgan"):
+        assert _same(_generator(work / f"results/tiny/{stage}/generator.pt"),
+                     _generator(tiny_run / f"results/tiny/{stage}/generator.pt")), stage
+        ours = pd.read_csv(work / f"results/tiny/history/{stage}.csv").drop(columns=["seconds", "elapsed"])
+        theirs = pd.read_csv(tiny_run / f"results/tiny/history/{stage}.csv").drop(columns=["seconds", "elapsed"])
+        pd.testing.assert_frame_equal(ours, theirs)
+    left = [p for p in (work / "results").rglob("*") if p.name.startswith((".tmp-", "resume"))]
+    assert not left, left
+    again = run_snakemake(work, "-n", "--configfile", str(work / "tiny.yaml"))
+    assert "Nothing to be done" in again.stdout + again.stderr
 
 
 @pytest.mark.slow

@@ -196,6 +196,16 @@ def train_psnr(mse: float) -> float:
     return 10 * math.log10(4 / mse) if mse > 0 else math.inf
 
 
+PROGRESS_EVERY = 50  # iterations between updates of the progress bar's running losses
+
+
+def running_losses(sums: Mapping[str, torch.Tensor], count: int) -> str:
+    """The progress bar's text: mean losses since the last evaluation point, and the training PSNR."""
+    means = {name: float(total) / count for name, total in sums.items()}
+    text = " ".join(f"{name}={value:.4g}" for name, value in means.items() if name in ("mse", "g_loss", "d_loss"))
+    return text + (f" train_psnr={train_psnr(means['mse']):.2f}dB" if "mse" in means else "")
+
+
 def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
           optimizers: Mapping[str, torch.optim.Optimizer], patches: PatchSet, iterations: int,
           batch_size: int, lr_schedule: Callable[[int], float], generator: nn.Module,
@@ -289,6 +299,8 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
             for name, value in losses.items():
                 sums[name] = sums[name] + value if name in sums else value.clone()
             iteration += 1
+            if iteration % PROGRESS_EVERY == 0:  # one host sync per PROGRESS_EVERY steps
+                bar.set_postfix_str(running_losses(sums, iteration - interval_start), refresh=False)
             position = (epoch, b + 1) if b + 1 < len(batches) else (epoch + 1, 0)
             try:
                 if iteration % eval_every == 0 or iteration == iterations:
