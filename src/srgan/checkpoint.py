@@ -95,14 +95,13 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping) -> None:
             with open(tmp, "wb") as handle:
                 torch.save(dict(state), handle)
     except (OSError, RuntimeError) as error:
-        kept = (f"the last good checkpoint, {path}, is kept unchanged" if path.exists()
-                else "no earlier checkpoint existed at that path")
+        kept = f"; the last good checkpoint, {path}, is kept unchanged" if path.exists() else ""
         if _is_out_of_space(error):
             free = shutil.disk_usage(path.parent).free
             raise CheckpointError(
                 f"no space left on device while writing checkpoint {path} ({free / 2**20:.1f} MiB "
-                f"free on its file system); {kept}. Free some space and rerun to continue") from error
-        raise CheckpointError(f"cannot write checkpoint {path}: {error}; {kept}") from error
+                f"free on its file system){kept}. Free some space and rerun to continue") from error
+        raise CheckpointError(f"cannot write checkpoint {path}: {error}{kept}") from error
 
 
 def fingerprint(settings: Mapping) -> str:
