@@ -2,9 +2,12 @@
 
 The reference is what the popular SRGAN repositories do: a torch Dataset that opens a PNG with PIL
 for every sample, takes a random 96x96 crop, makes the 24x24 LR with PIL's bicubic, and feeds a
-DataLoader (num_workers=0, so it shares the same cores); fp32, eager, NCHW. Ours: the pre-extracted
-uint8 memory-mapped patches of srgan.patches, moved as uint8 and converted on the device,
-channels_last, bf16 autocast where `precision: auto` picks it, optionally torch.compile.
+DataLoader (num_workers=0, so it shares the same cores); fp32, eager, NCHW. Ours: crops of the
+uint8 memory-mapped image store of srgan.patches, assembled by the background prefetch thread,
+moved as uint8 and converted on the device, channels_last, bf16 autocast where `precision: auto`
+picks it, optionally torch.compile. Ours runs in both sampling modes: `fixed` (a once-cut crop
+set) and `random` (fresh crops of distinct images every batch, the paper's); the table also gives
+the seconds per step that the step waited for its batch.
 
 Same machine, same run, same batch (16 crops of 96x96), same networks (paper SRResNet, D at 96,
 VGG19 to block5_conv4 with random weights: speed does not depend on the weights).
@@ -12,8 +15,9 @@ VGG19 to block5_conv4 with random weights: speed does not depend on the weights)
     python benchmarks/train_throughput.py [--images DIR ...] [--device auto] [--steps 6]
                                           [--variants ours,ours-fp32,ours-compile] [--threads 2]
 
-Prints a Markdown table of patches/s; the last line is `ratio: N.NN`, the smaller of the two
-ours/reference ratios (the first `ours*` variant listed).
+Prints a Markdown table of patches/s; then `random_vs_fixed: N.NN` (patches/s of random over fixed
+sampling, the first variant, the smaller of the two stages) and, last, `ratio: N.NN`, the smaller
+of the two ours/reference ratios (the first variant, fixed sampling).
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ from srgan.evaluate import pick_device
 from srgan.io import list_images
 from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss, pixel_mse
 from srgan.models import Discriminator, SRResNet, VGGFeatures
-from srgan.patches import extract_patches
-from srgan.training import PatchSet, autocast_factory, epoch_order, resolve_precision, srgan_step, srresnet_step
+from srgan.patches import CropSampler, ImageStore, Prefetcher, write_image_store
+from srgan.training import autocast_factory, resolve_precision, srgan_step, srresnet_step
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 BATCH, HR, SCALE = 16, 96, 4
@@ -101,17 +105,19 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def time_loop(batches, step: Callable, device: torch.device, steps: int, warmup: int) -> float:
-    """Patches per second over ``steps`` steps after ``warmup`` steps (data loading included)."""
+def time_loop(batches, step: Callable, device: torch.device, steps: int, warmup: int,
+              waited: Callable[[], float] = lambda: 0.0) -> tuple[float, float]:
+    """Patches per second over ``steps`` steps after ``warmup`` steps (data loading included), and
+    the seconds per timed step spent waiting for data (as ``waited()`` counts them)."""
     iterator = iter(batches)
     for _ in range(warmup):
         step(*next(iterator))
     sync(device)
-    start = time.perf_counter()
+    start, wait_before = time.perf_counter(), waited()
     for _ in range(steps):
         step(*next(iterator))
     sync(device)
-    return steps * BATCH / (time.perf_counter() - start)
+    return steps * BATCH / (time.perf_counter() - start), (waited() - wait_before) / steps
 
 
 def reference_rate(paths: list[Path], stage: str, device: torch.device, steps: int, warmup: int) -> float:
@@ -120,11 +126,11 @@ def reference_rate(paths: list[Path], stage: str, device: torch.device, steps: i
     loader = torch.utils.data.DataLoader(PNGCrops(paths, (steps + warmup) * BATCH), batch_size=BATCH,
                                          shuffle=True, num_workers=0)
     batches = ((lr.to(device), hr.to(device)) for lr, hr in loader)
-    return time_loop(batches, step, device, steps, warmup)
+    return time_loop(batches, step, device, steps, warmup)[0]
 
 
-def our_rate(patches: PatchSet, stage: str, device: torch.device, steps: int, warmup: int, *,
-             precision: str, compile: bool) -> float:
+def our_rate(sampler: CropSampler, stage: str, device: torch.device, steps: int, warmup: int, *,
+             precision: str, compile: bool) -> tuple[float, float]:
     g, d, vgg = networks(device, channels_last=True)
     autocast = autocast_factory(device, precision)
     g_fwd = torch.compile(g) if compile else g
@@ -135,9 +141,8 @@ def our_rate(patches: PatchSet, stage: str, device: torch.device, steps: int, wa
         step = srgan_step(g_fwd, d_fwd, ContentLoss(kind="vgg", vgg=vgg),
                           torch.optim.Adam(g.parameters(), 1e-4), torch.optim.Adam(d.parameters(), 1e-4),
                           adversarial_weight=1e-3, autocast=autocast)
-    order = [index for epoch in range(1, 100) for index in epoch_order(len(patches), BATCH, seed=0, epoch=epoch)]
-    batches = (patches.batch(index, device) for index in order)
-    return time_loop(batches, step, device, steps, warmup)
+    with Prefetcher(sampler, start=0, stop=steps + warmup, device=device) as batches:
+        return time_loop(batches, step, device, steps, warmup, waited=lambda: batches.wait_seconds)
 
 
 VARIANTS = {  # name -> (precision, compile)
@@ -170,31 +175,37 @@ def main() -> None:
                 Image.fromarray(getattr(skimage.data, name)()).save(Path(tmp) / f"{name}.png")
             paths = list_images(tmp)
         paths = [p for p in paths if min(Image.open(p).size) >= HR]
-        extract_patches(paths, hr_size=HR, per_image=8, scale=SCALE, seed=0,
-                        hr_out=Path(tmp) / "hr.npy", lr_out=Path(tmp) / "lr.npy")
-        patches = PatchSet(Path(tmp) / "hr.npy", Path(tmp) / "lr.npy")
+        write_image_store(paths, Path(tmp) / "store", scale=SCALE)
+        store = ImageStore(Path(tmp) / "store")
+        samplers = {mode: CropSampler(store, hr_size=HR, per_image=8, batch_size=BATCH, seed=0, mode=mode)
+                    for mode in ("fixed", "random")}
         variants = [v for v in args.variants.split(",") if v]
-        rows, ratios = [], []
+        rows, ratios, random_vs_fixed = [], [], []
         for stage in args.stages.split(","):
             ref = reference_rate(paths, stage, device, args.steps, args.warmup)
-            rows.append((stage, "reference (PIL per sample, fp32, eager, NCHW)", ref, 1.0))
+            rows.append((stage, "reference (PIL per sample, fp32, eager, NCHW)", ref, 1.0, None))
             for k, variant in enumerate(variants):
                 precision, compile = VARIANTS[variant]
-                rate = our_rate(patches, stage, device, args.steps, args.warmup, precision=precision,
-                                compile=compile)
-                label = (f"{variant} ({resolve_precision(device, precision)}, channels_last"
-                         f"{', compile' if compile else ''}, uint8 memmap)")
-                rows.append((stage, label, rate, rate / ref))
-                if k == 0:
-                    ratios.append(rate / ref)
+                for mode in ("fixed", "random") if k == 0 else ("fixed",):
+                    rate, wait = our_rate(samplers[mode], stage, device, args.steps, args.warmup,
+                                          precision=precision, compile=compile)
+                    label = (f"{variant} ({resolve_precision(device, precision)}, channels_last"
+                             f"{', compile' if compile else ''}, {mode} sampling)")
+                    rows.append((stage, label, rate, rate / ref, wait))
+                    if k == 0 and mode == "fixed":
+                        ratios.append(rate / ref)
+                        fixed_rate = rate
+                    elif k == 0:
+                        random_vs_fixed.append(rate / fixed_rate)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {args.threads} threads"
     print(f"Training throughput, batch {BATCH} x {HR}x{HR} HR crops, {name}, {len(paths)} training "
           f"images, {args.steps} timed steps after {args.warmup} warm-up\n")
-    print("| step | implementation | patches/s | vs reference |")
-    print("|---|---|---|---|")
-    for stage, label, rate, ratio in rows:
-        print(f"| {stage} | {label} | {rate:.1f} | {ratio:.2f}x |")
-    print(f"\nratio: {min(ratios):.2f}")
+    print("| step | implementation | patches/s | vs reference | data wait (s/step) |")
+    print("|---|---|---|---|---|")
+    for stage, label, rate, ratio, wait in rows:
+        print(f"| {stage} | {label} | {rate:.1f} | {ratio:.2f}x | {'-' if wait is None else f'{wait:.4f}'} |")
+    print(f"\nrandom_vs_fixed: {min(random_vs_fixed):.2f}")
+    print(f"ratio: {min(ratios):.2f}")
 
 
 if __name__ == "__main__":

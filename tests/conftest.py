@@ -45,3 +45,10 @@ def copy_config(name: str, target: Path) -> Path:
     source = REPO / name
     shutil.copy(source, target)
     return target
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the SLURM test last. Once it has stopped its one-node cluster, the slurm executor
+    plugin's `scontrol show config` at every Snakemake start retries the stopped slurmctld for
+    about 10 s, which would slow every later workflow test by that much."""
+    items.sort(key=lambda item: Path(str(item.fspath)).name == "test_slurm.py")

@@ -12,10 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from srgan import training
-from srgan.checkpoint import (STATE_FILE, CheckpointError, files_digest, load_checkpoint,
+from srgan.checkpoint import (STATE_FILE, CheckpointError, load_checkpoint,
                               rng_states, save_checkpoint, set_rng_states, weights_digest)
+from srgan.io import list_images
+from srgan.patches import write_image_store
 from srgan.training import run_pretrain
 
 
@@ -60,11 +63,13 @@ def test_a_full_disk_names_the_file_and_keeps_the_last_good_checkpoint(small_dis
 def test_training_on_a_full_disk_stops_clearly_then_resumes_exactly(tmp_path: Path, small_disk: Path,
                                                                     monkeypatch) -> None:
     rng = np.random.default_rng(0)
-    np.save(tmp_path / "hr.npy", rng.integers(0, 256, (24, 16, 16, 3), dtype=np.uint8))
-    np.save(tmp_path / "lr.npy", rng.integers(0, 256, (24, 4, 4, 3), dtype=np.uint8))
+    (tmp_path / "train").mkdir()
+    for k in range(4):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "train" / f"{k}.png")
+    write_image_store(list_images(tmp_path / "train"), tmp_path / "store", scale=4)
 
     def kwargs(name: str, resume_dir: Path) -> dict:
-        return dict(hr_path=tmp_path / "hr.npy", lr_path=tmp_path / "lr.npy", variant="paper",
+        return dict(store_dir=tmp_path / "store", hr_size=16, per_image=6, variant="paper",
                     num_blocks=1, scale=4, epochs=2, batch_size=4, lr=1e-3, lr_schedule="constant",
                     seed=0, device=torch.device("cpu"), checkpoint_every=4, resume_dir=resume_dir,
                     generator_out=tmp_path / f"{name}_g.pt", train_log_out=tmp_path / f"{name}.csv",
@@ -144,12 +149,3 @@ def test_digests_identify_content() -> None:
     assert weights_digest(weights) == weights_digest(same)
     assert weights_digest(weights) != weights_digest(changed)
     assert weights_digest(weights) != weights_digest({"a": torch.arange(4.0).double(), "b": torch.ones(2, 2)})
-
-
-def test_files_digest_follows_bytes(tmp_path: Path) -> None:
-    (tmp_path / "a").write_bytes(b"one")
-    (tmp_path / "b").write_bytes(b"two")
-    first = files_digest(tmp_path / "a", tmp_path / "b")
-    assert first != files_digest(tmp_path / "b", tmp_path / "a")
-    (tmp_path / "b").write_bytes(b"twO")
-    assert first != files_digest(tmp_path / "a", tmp_path / "b")

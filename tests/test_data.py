@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from srgan.datasets import prepare_dataset
-from srgan.imresize import imresize
+from srgan.imresize import imresize, modcrop
 from srgan.io import atomic_path, load_rgb, remove_stale_temporaries
-from srgan.patches import extract_patches, load_eval_set, prepare_eval_set
+from srgan.patches import (CropSampler, ImageStore, Prefetcher, augment_pair, epoch_order,
+                           load_eval_set, prepare_eval_set, write_image_store)
 
 
 def test_skimage_dataset_is_rgb_with_manifest(tmp_path: Path) -> None:
@@ -100,43 +102,126 @@ def _write_images(folder: Path, sizes: list[tuple[int, int]]) -> list[Path]:
     return paths
 
 
-def test_patches_are_aligned_crops_of_the_bicubic_image(tmp_path: Path) -> None:
-    paths = _write_images(tmp_path / "hr", [(70, 90), (64, 66)])
-    n = extract_patches(paths, hr_size=32, per_image=5, scale=4, seed=3, hr_out=tmp_path / "hr.npy",
-                        lr_out=tmp_path / "lr.npy")
-    hr, lr = np.load(tmp_path / "hr.npy"), np.load(tmp_path / "lr.npy")
-    assert n == 10 and hr.shape == (10, 32, 32, 3) and lr.shape == (10, 8, 8, 3)
-    assert hr.dtype == lr.dtype == np.uint8
-    # Each HR crop sits in its image on the 4-pixel grid, and its LR crop is the same window of
-    # the whole image's bicubic downscale.
-    image = load_rgb(paths[0])[:68, :88]
-    small = imresize(image, 0.25)
-    for k in range(5):
-        hits = [(y, x) for y in range(0, 68 - 31, 4) for x in range(0, 88 - 31, 4)
-                if (image[y:y + 32, x:x + 32] == hr[k]).all()]
-        assert hits, k
-        y, x = hits[0]
-        assert (small[y // 4:y // 4 + 8, x // 4:x // 4 + 8] == lr[k]).all()
+def _sampler(tmp_path: Path, sizes: list[tuple[int, int]], **options) -> CropSampler:
+    write_image_store(_write_images(tmp_path / "hr", sizes), tmp_path / "store", scale=4)
+    settings = {"hr_size": 32, "per_image": 5, "batch_size": 4, "seed": 3, **options}
+    return CropSampler(ImageStore(tmp_path / "store"), **settings)
 
 
-def test_patches_are_seeded(tmp_path: Path) -> None:
-    paths = _write_images(tmp_path / "hr", [(80, 80)])
-    for name in ("a", "b"):
-        extract_patches(paths, hr_size=16, per_image=4, scale=4, seed=7, hr_out=tmp_path / f"{name}_hr.npy",
-                        lr_out=tmp_path / f"{name}_lr.npy")
-    assert (np.load(tmp_path / "a_hr.npy") == np.load(tmp_path / "b_hr.npy")).all()
+def test_the_store_holds_every_modcropped_image_and_its_matlab_lr(tmp_path: Path) -> None:
+    paths = _write_images(tmp_path / "hr", [(70, 90), (64, 66), (20, 100)])
+    assert write_image_store(paths, tmp_path / "store", scale=4) == 3
+    store = ImageStore(tmp_path / "store")
+    assert [im["name"] for im in store.images] == ["img0", "img1", "img2"]
+    for k, path in enumerate(paths):
+        hr = modcrop(load_rgb(path), 4)
+        assert np.array_equal(store.hr_image(k), hr)
+        assert np.array_equal(store.lr_image(k), imresize(hr, 0.25))
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("mode", ["random", "fixed"])
+def test_crops_are_aligned_windows_of_the_image_and_of_its_lr(tmp_path: Path, mode: str) -> None:
+    sampler = _sampler(tmp_path, [(70, 90), (64, 66), (48, 80), (40, 44)], mode=mode)
+    for iteration in (0, 1, 7):
+        lr, hr = sampler.batch(iteration)
+        assert hr.shape == (4, 32, 32, 3) and lr.shape == (4, 8, 8, 3) and hr.dtype == lr.dtype == np.uint8
+        images, ys, xs, _ = sampler.crops(iteration)
+        for k, (i, y, x) in enumerate(zip(images, ys, xs)):
+            # The HR crop sits on the 4-pixel grid; the LR crop is the same window of the LR of
+            # the whole image, i.e. exactly the interior of the evaluation-style LR.
+            whole = sampler.store.hr_image(i)
+            assert np.array_equal(hr[k], whole[4 * y:4 * y + 32, 4 * x:4 * x + 32])
+            assert np.array_equal(lr[k], imresize(whole, 0.25)[y:y + 8, x:x + 8])
+
+
+def test_random_mode_draws_distinct_images_fresh_every_batch_in_a_seeded_order(tmp_path: Path) -> None:
+    sampler = _sampler(tmp_path, [(64, 64)] * 6)
+    again = CropSampler(sampler.store, hr_size=32, per_image=5, batch_size=4, seed=3)
+    other = CropSampler(sampler.store, hr_size=32, per_image=5, batch_size=4, seed=4)
+    for iteration in range(20):
+        images = sampler.crops(iteration)[0]
+        assert len(set(images.tolist())) == 4  # distinct training images, as the paper draws
+        assert all(np.array_equal(a, b) for a, b in zip(sampler.batch(iteration), again.batch(iteration)))
+    positions = {tuple(np.concatenate(sampler.crops(i)[:3]).tolist()) for i in range(40)}
+    assert len(positions) == 40  # fresh crops, not a cycled set
+    assert not np.array_equal(sampler.batch(0)[1], other.batch(0)[1])
+
+
+def test_fixed_mode_cycles_one_crop_set_each_crop_once_per_epoch(tmp_path: Path) -> None:
+    sampler = _sampler(tmp_path, [(64, 64), (72, 60), (80, 96), (64, 68)], mode="fixed")
+    assert (sampler.crop_count, sampler.per_epoch) == (20, 5)
+
+    def crop_set(epoch: int) -> list:
+        crops = []
+        for iteration in range((epoch - 1) * 5, epoch * 5):
+            crops += list(zip(*(a.tolist() for a in sampler.crops(iteration)[:3])))
+        return crops
+
+    first, second = crop_set(1), crop_set(2)
+    assert len(set(first)) == 20 and set(first) == set(second)  # the same once-cut crops
+    assert first != second  # in another order
+    other = CropSampler(sampler.store, hr_size=32, per_image=5, batch_size=4, seed=4, mode="fixed")
+    assert set(first) != set(zip(*(np.concatenate(a) for a in zip(*(other.crops(i)[:3] for i in range(5))))))
+
+
+def test_augmentation_flips_and_rotates_hr_and_lr_alike(tmp_path: Path) -> None:
+    plain = _sampler(tmp_path, [(64, 64)] * 4)
+    augmented = CropSampler(plain.store, hr_size=32, per_image=5, batch_size=4, seed=3, augment=True)
+    changed = 0
+    for iteration in range(8):
+        (lr, hr), (lr0, hr0) = augmented.batch(iteration), plain.batch(iteration)
+        for k in range(4):
+            ops = [(h, v, r) for h in (0, 1) for v in (0, 1) for r in (0, 1)
+                   if np.array_equal(augment_pair(hr0[k], lr0[k], h, v, r)[0], hr[k])]
+            assert ops, (iteration, k)
+            assert np.array_equal(augment_pair(hr0[k], lr0[k], *ops[0])[1], lr[k])
+            changed += ops[0] != (0, 0, 0)
+    assert changed > 0
 
 
 def test_small_images_are_skipped_with_a_count(tmp_path: Path, caplog) -> None:
-    paths = _write_images(tmp_path / "hr", [(80, 80), (20, 100), (30, 30)])
     with caplog.at_level(logging.WARNING):
-        n = extract_patches(paths, hr_size=32, per_image=2, scale=4, seed=0,
-                            hr_out=tmp_path / "hr.npy", lr_out=tmp_path / "lr.npy")
-    assert n == 2
+        sampler = _sampler(tmp_path, [(80, 80), (20, 100), (30, 30)], per_image=4)
+    assert sampler.crop_count == 4
     assert "skipped 2 of 3 images smaller than the 32x32 crop" in caplog.text
     with pytest.raises(ValueError, match="no training image"):
-        extract_patches(paths[1:], hr_size=32, per_image=2, scale=4, seed=0,
-                        hr_out=tmp_path / "x.npy", lr_out=tmp_path / "y.npy")
+        CropSampler(sampler.store, hr_size=96, per_image=4, batch_size=4, seed=0)
+    with pytest.raises(ValueError, match="only 4 crops per epoch for a batch of 16"):
+        CropSampler(sampler.store, hr_size=32, per_image=4, batch_size=16, seed=0)
+
+
+def test_epoch_order_is_seeded_and_covers_the_set() -> None:
+    a = epoch_order(10, 3, seed=1, epoch=2)
+    assert [len(b) for b in a] == [3, 3, 3]
+    assert torch.equal(torch.cat(a), torch.cat(epoch_order(10, 3, seed=1, epoch=2)))
+    assert not torch.equal(torch.cat(a), torch.cat(epoch_order(10, 3, seed=1, epoch=3)))
+    assert not torch.equal(torch.cat(a), torch.cat(epoch_order(10, 3, seed=2, epoch=2)))
+    assert len(set(torch.cat(a).tolist())) == 9
+
+
+def test_batches_reach_the_device_in_the_papers_ranges(tmp_path: Path) -> None:
+    sampler = _sampler(tmp_path, [(64, 64)] * 4)
+    raw_lr, raw_hr = sampler.batch(5)
+    with Prefetcher(sampler, start=5, stop=7, device=torch.device("cpu")) as batches:
+        lr, hr = next(iter(batches))
+    torch.testing.assert_close(lr, torch.from_numpy(raw_lr).permute(0, 3, 1, 2).float() / 255)
+    torch.testing.assert_close(hr, torch.from_numpy(raw_hr).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    assert lr.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_writing_the_store_holds_one_image_at_a_time(tmp_path: Path) -> None:
+    """Peak traced memory (numpy reports its buffers to tracemalloc) does not grow with the count."""
+    import tracemalloc
+    few = _write_images(tmp_path / "few", [(256, 256)] * 2)
+    many = _write_images(tmp_path / "many", [(256, 256)] * 12)
+    peaks = []
+    for paths, out in ((few, "a"), (many, "b")):
+        tracemalloc.start()
+        write_image_store(paths, tmp_path / out, scale=4)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 1.3 * peaks[0], peaks  # all 12 images at once would be 6x more
 
 
 def test_eval_set_is_modcropped_with_matlab_lr(tmp_path: Path) -> None:

@@ -14,30 +14,35 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from srgan import training
 from srgan.checkpoint import STATE_FILE, load_checkpoint
+from srgan.io import list_images
 from srgan.models import SRResNet
-from srgan.training import (PatchSet, epoch_order, lr_at, run_gan, run_pretrain, srgan_step,
-                            srresnet_step, train)
+from srgan.patches import CropSampler, ImageStore, to_device, write_image_store
+from srgan.training import lr_at, run_gan, run_pretrain, srgan_step, srresnet_step, train
 
 
-def _write_patches(folder: Path, seed: int) -> tuple[Path, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
+def _write_store(folder: Path, seed: int) -> Path:
+    """An image store of 5 random 32x28 images: 5 x 5 crops of 16x16 = 6 batches of 4 per epoch."""
+    images = folder / "images"
+    images.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    np.save(folder / "hr.npy", rng.integers(0, 256, (24, 16, 16, 3), dtype=np.uint8))
-    np.save(folder / "lr.npy", rng.integers(0, 256, (24, 4, 4, 3), dtype=np.uint8))
-    return folder / "hr.npy", folder / "lr.npy"
+    for k in range(5):
+        Image.fromarray(rng.integers(0, 256, (32, 28, 3), dtype=np.uint8)).save(images / f"{k}.png")
+    write_image_store(list_images(images), folder / "store", scale=4)
+    return folder / "store"
+
+
+@pytest.fixture
+def patches(tmp_path: Path) -> Path:
+    return _write_store(tmp_path / "data", seed=0)
 
 
 @pytest.fixture(autouse=True)
 def info_logs(caplog) -> None:
     caplog.set_level(logging.INFO)
-
-
-@pytest.fixture
-def patches(tmp_path: Path) -> tuple[Path, Path]:
-    return _write_patches(tmp_path / "data", seed=0)
 
 
 def test_lr_schedules() -> None:
@@ -50,29 +55,8 @@ def test_lr_schedules() -> None:
         lr_at(0, base_lr=1, total=1, schedule="linear")
 
 
-def test_epoch_order_is_seeded_and_covers_the_set() -> None:
-    a = epoch_order(10, 3, seed=1, epoch=2)
-    assert [len(b) for b in a] == [3, 3, 3]
-    assert torch.equal(torch.cat(a), torch.cat(epoch_order(10, 3, seed=1, epoch=2)))
-    assert not torch.equal(torch.cat(a), torch.cat(epoch_order(10, 3, seed=1, epoch=3)))
-    assert not torch.equal(torch.cat(a), torch.cat(epoch_order(10, 3, seed=2, epoch=2)))
-    assert len(set(torch.cat(a).tolist())) == 9
-    with pytest.raises(ValueError, match="only 2 patches for a batch of 4"):
-        epoch_order(2, 4, seed=0, epoch=1)
-
-
-def test_patch_batch_ranges(patches) -> None:
-    lr, hr = PatchSet(*patches).batch(torch.tensor([3, 1]), torch.device("cpu"))
-    assert lr.shape == (2, 3, 4, 4) and hr.shape == (2, 3, 16, 16)
-    raw_hr, raw_lr = np.load(patches[0]), np.load(patches[1])
-    # Rows come back in sorted order (sequential reads), each mapped to the paper's range.
-    torch.testing.assert_close(lr[0], torch.from_numpy(raw_lr[1]).permute(2, 0, 1).float() / 255)
-    torch.testing.assert_close(hr[1], torch.from_numpy(raw_hr[3]).permute(2, 0, 1).float() / 127.5 - 1)
-    assert lr.is_contiguous(memory_format=torch.channels_last)
-
-
 def _pretrain_kwargs(patches, tmp_path: Path, epochs: int, name: str) -> dict:
-    return dict(hr_path=patches[0], lr_path=patches[1], variant="paper", num_blocks=1, scale=4,
+    return dict(store_dir=patches, hr_size=16, per_image=5, variant="paper", num_blocks=1, scale=4,
                 epochs=epochs, batch_size=4, lr=1e-3, lr_schedule="cosine", seed=0,
                 device=torch.device("cpu"), precision="fp32", checkpoint_every=4,
                 resume_dir=tmp_path / f"{name}_resume", generator_out=tmp_path / f"{name}_g.pt",
@@ -129,10 +113,12 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_kill_9_mid_epoch_then_resume_is_bit_identical(patches, tmp_path: Path, one_thread) -> None:
-    full = _pretrain(patches, tmp_path, epochs=3, name="full")
+@pytest.mark.parametrize("sampling", ["random", "fixed"])
+def test_kill_9_mid_epoch_then_resume_is_bit_identical(patches, tmp_path: Path, one_thread,
+                                                       sampling: str) -> None:
+    full = _pretrain(patches, tmp_path, epochs=3, name="full", sampling=sampling)
 
-    kwargs = _pretrain_kwargs(patches, tmp_path, epochs=3, name="part")
+    kwargs = {**_pretrain_kwargs(patches, tmp_path, epochs=3, name="part"), "sampling": sampling}
     (tmp_path / "kwargs.pkl").write_bytes(pickle.dumps(kwargs))
     # 6 iterations per epoch, checkpoints at 4, 6, 8, 12, ...: killed in iteration 11, the run
     # resumes 2 batches into epoch 2, with epoch 2's running loss sums restored.
@@ -143,7 +129,7 @@ def test_kill_9_mid_epoch_then_resume_is_bit_identical(patches, tmp_path: Path, 
     state = load_checkpoint(tmp_path / "part_resume" / STATE_FILE)
     assert (state["epoch"], state["batch"], state["iteration"]) == (2, 2, 8)
 
-    resumed = _pretrain(patches, tmp_path, epochs=3, name="part")
+    resumed = _pretrain(patches, tmp_path, epochs=3, name="part", sampling=sampling)
     assert _without_timing(resumed) == _without_timing(full)
     assert _same_weights(tmp_path / "full_g.pt", tmp_path / "part_g.pt")
     for a, b in zip(sorted((tmp_path / "full_snapshots").iterdir()),
@@ -195,16 +181,16 @@ def test_a_complete_run_leaves_no_resume_state_and_a_rerun_trains_from_scratch(
 
 def test_new_training_images_of_the_same_count_are_not_resumed(tmp_path: Path, monkeypatch,
                                                                caplog) -> None:
-    images_a = _write_patches(tmp_path / "a", seed=0)
-    images_b = _write_patches(tmp_path / "b", seed=1)  # same count and shapes, other pixels
+    images_a = _write_store(tmp_path / "a", seed=0)
+    images_b = _write_store(tmp_path / "b", seed=1)  # same count and shapes, other pixels
     _pretrain(images_a, tmp_path, epochs=2, name="fresh_a")
     _pretrain(images_b, tmp_path, epochs=2, name="fresh_b")
     _interrupt_at(monkeypatch, 9)
     with pytest.raises(KeyboardInterrupt):
         _pretrain(images_a, tmp_path, epochs=2, name="run")
     # The same resume folder, new data in the very same files' places: never continued.
-    images_a[0].write_bytes(images_b[0].read_bytes())
-    images_a[1].write_bytes(images_b[1].read_bytes())
+    for name in ("hr.bin", "lr.bin", "index.json"):
+        (images_a / name).write_bytes((images_b / name).read_bytes())
     _pretrain(images_a, tmp_path, epochs=2, name="run")
     assert "made with other settings or inputs" in caplog.text
     assert (tmp_path / "run_resume.stale" / STATE_FILE).is_file()
@@ -327,20 +313,20 @@ def test_nan_loss_stops_with_a_clear_error(patches, tmp_path: Path) -> None:
         return {"mse": losses["mse"] * (math.nan if calls["n"] > 6 else 1)}
 
     resume = tmp_path / "resume"
+    data = CropSampler(ImageStore(patches), hr_size=16, per_image=5, batch_size=4, seed=0)
     with pytest.raises(FloatingPointError, match=rf"non-finite mse by iteration 8; stopped, the last "
                                                  rf"good checkpoint is kept at {resume / STATE_FILE}"):
         train(stage="srresnet", step=step, modules={"generator": generator},
-              optimizers={"generator": optimizer}, patches=PatchSet(*patches), iterations=18,
-              batch_size=4, lr_schedule=lambda it: 1e-4, generator=generator,
-              model_args={"num_blocks": 1}, device=torch.device("cpu"), seed=0,
-              resume_dir=resume, settings={}, checkpoint_every=4)
+              optimizers={"generator": optimizer}, data=data, iterations=18,
+              lr_schedule=lambda it: 1e-4, generator=generator, model_args={"num_blocks": 1},
+              device=torch.device("cpu"), resume_dir=resume, settings={}, checkpoint_every=4)
     # The checkpoint of the last good evaluation point is kept.
     state = load_checkpoint(resume / STATE_FILE)
     assert (state["iteration"], len(state["history"])) == (6, 1)
 
 
 def _gan_kwargs(patches, tmp_path: Path, start: Path, name: str) -> dict:
-    return dict(generator_checkpoint=start, hr_path=patches[0], lr_path=patches[1], hr_size=16,
+    return dict(generator_checkpoint=start, store_dir=patches, hr_size=16, per_image=5,
                 epochs=2, batch_size=4, lr=1e-4, lr_step_epochs=1, content="mse",
                 vgg_layer="block2_conv2", adversarial_weight=1e-3, vgg_weights_path=None,
                 allow_random_fallback=False, seed=0, device=torch.device("cpu"),
@@ -409,5 +395,6 @@ def test_bf16_step_runs_on_cpu(patches) -> None:
     generator = SRResNet(num_blocks=1).to(memory_format=torch.channels_last)
     step = srresnet_step(generator, torch.optim.Adam(generator.parameters()),
                          autocast=training.autocast_factory(torch.device("cpu"), "bf16"))
-    loss = step(*PatchSet(*patches).batch(torch.arange(4), torch.device("cpu")))["mse"]
+    data = CropSampler(ImageStore(patches), hr_size=16, per_image=5, batch_size=4, seed=0)
+    loss = step(*to_device(*data.batch(0), torch.device("cpu")))["mse"]
     assert loss.dtype == torch.float32 and math.isfinite(float(loss))

@@ -184,6 +184,7 @@ EDITS = {
     "precision": {"precision": "bf16"},
     "seed": {"seed": 1},
     "patches.hr_size": {"patches": {"hr_size": 16}},
+    "patches.sampling": {"patches": {"sampling": "fixed"}},
     "model.num_blocks": {"model": {"num_blocks": 1}},
     "pretrain.lr": {"pretrain": {"lr": 2e-4}},
     "pretrain.eval_every": {"pretrain": {"eval_every": 2}},

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from srgan.io import atomic_dir, atomic_path, file_hash
+from srgan.io import atomic_dir, atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +107,6 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping) -> None:
 def fingerprint(settings: Mapping) -> str:
     """Short hash of the settings that shape a stage's result; a resume needs the same one."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def files_digest(*paths: str | os.PathLike) -> str:
-    """sha256 of the files' contents, in order: the identity of a stage's input data."""
-    return hashlib.sha256("".join(file_hash(p) for p in paths).encode()).hexdigest()
 
 
 def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:

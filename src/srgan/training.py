@@ -7,9 +7,10 @@ iterations) and a resumable checkpoint. Training reads no validation set: the ev
 settings never retrain anything. The log shows the running losses and the PSNR on the training
 batches themselves.
 
-Data: patches are uint8 NxHxWx3 arrays opened memory-mapped. A batch moves to the device as uint8
-and is converted there: LR to [0, 1], HR to [-1, 1] (the paper's ranges). An epoch is one full pass
-over the patch set in a seeded random order; iterations count optimizer steps (the paper's unit).
+Data: crops of the memory-mapped image store (``srgan.patches``), fresh every minibatch or from a
+once-cut set, assembled by a background thread while the step runs. A batch moves to the device
+as uint8 and is converted there: LR to [0, 1], HR to [-1, 1] (the paper's ranges). Iterations count
+optimizer steps (the paper's unit); an epoch is ``per_image`` crops of every training image.
 """
 
 from __future__ import annotations
@@ -23,61 +24,23 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from srgan.checkpoint import (CheckpointError, files_digest, fingerprint, finish_resume, load_checkpoint,
+from srgan.checkpoint import (CheckpointError, fingerprint, finish_resume, load_checkpoint,
                               load_resume_state, rng_states, save_checkpoint, set_rng_states,
                               snapshot_path, weights_digest, STATE_FILE)
 from srgan.io import atomic_path, remove_stale_temporaries, write_text
 from srgan.losses import (ContentLoss, calibrated_feature_scale, discriminator_loss,
                           generator_adversarial_loss, pixel_mse)
 from srgan.models import Discriminator, SRResNet, load_content_network
+from srgan.patches import CropSampler, ImageStore, Prefetcher, to_device
 
 log = logging.getLogger(__name__)
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
-
-
-class PatchSet:
-    """HR/LR uint8 patch arrays (N, H, W, 3), memory-mapped from the .npy files of prepare_train."""
-
-    def __init__(self, hr_path: Path, lr_path: Path) -> None:
-        self.hr = np.load(hr_path, mmap_mode="r")
-        self.lr = np.load(lr_path, mmap_mode="r")
-        if len(self.hr) != len(self.lr):
-            raise ValueError(f"{hr_path} has {len(self.hr)} patches but {lr_path} has {len(self.lr)}")
-
-    def __len__(self) -> int:
-        return len(self.hr)
-
-    def batch(self, index: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """LR (B, 3, h, w) in [0, 1] and HR (B, 3, H, W) in [-1, 1] on ``device``, channels_last."""
-        rows = np.sort(index.numpy())  # sorted reads are sequential on the memory map
-        lr = torch.from_numpy(self.lr[rows])  # (B, h, w, 3) uint8
-        hr = torch.from_numpy(self.hr[rows])  # (B, H, W, 3) uint8
-        if device.type == "cuda":  # pinned host memory lets the copy overlap the previous step
-            lr, hr = lr.pin_memory(), hr.pin_memory()
-        lr, hr = lr.to(device, non_blocking=True), hr.to(device, non_blocking=True)
-        # NHWC memory permuted to NCHW is already the channels_last layout.
-        lr = lr.permute(0, 3, 1, 2).float().div_(255)
-        hr = hr.permute(0, 3, 1, 2).float().div_(127.5).sub_(1)
-        return lr, hr
-
-
-def epoch_order(n: int, batch_size: int, *, seed: int, epoch: int) -> list[torch.Tensor]:
-    """The batches of one epoch: a permutation seeded by (seed, epoch), last partial batch dropped.
-
-    Seeding per epoch makes a resumed run draw the same batches as an uninterrupted one.
-    """
-    if n < batch_size:
-        raise ValueError(f"only {n} patches for a batch of {batch_size}; draw more patches per image")
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(n, generator=generator)
-    return list(order[: n - n % batch_size].split(batch_size))
 
 
 def lr_at(iteration: int, *, base_lr: float, total: int, schedule: str, step_at: int | None = None) -> float:
@@ -207,11 +170,11 @@ def running_losses(sums: Mapping[str, torch.Tensor], count: int) -> str:
 
 
 def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
-          optimizers: Mapping[str, torch.optim.Optimizer], patches: PatchSet, iterations: int,
-          batch_size: int, lr_schedule: Callable[[int], float], generator: nn.Module,
-          model_args: Mapping, device: torch.device, seed: int, resume_dir: Path,
-          settings: Mapping, eval_every: int | None = None, checkpoint_every: int = 0) -> list[dict]:
-    """Run ``step`` for ``iterations`` optimizer steps, epoch by epoch; return the training log.
+          optimizers: Mapping[str, torch.optim.Optimizer], data: CropSampler, iterations: int,
+          lr_schedule: Callable[[int], float], generator: nn.Module, model_args: Mapping,
+          device: torch.device, resume_dir: Path, settings: Mapping, eval_every: int | None = None,
+          checkpoint_every: int = 0) -> list[dict]:
+    """Run ``step`` for ``iterations`` optimizer steps on ``data``'s batches; return the training log.
 
     At every evaluation point (each ``eval_every`` iterations, by default each epoch, and at the
     last iteration) the log gains a row (the mean losses since the previous point, the training
@@ -223,21 +186,18 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
     of the inputs) resumes from it and ends bit-identical to an uninterrupted run on the CPU.
     """
     key = fingerprint({"stage": stage, **settings})
-    per_epoch = len(patches) // batch_size
-    if per_epoch == 0:
-        raise ValueError(f"only {len(patches)} patches for a batch of {batch_size}; draw more patches per image")
+    per_epoch = data.per_epoch
     eval_every = eval_every or per_epoch
-    last_epoch = math.ceil(iterations / per_epoch)
     resume_dir = Path(resume_dir)
     remove_stale_temporaries([resume_dir / STATE_FILE, snapshot_path(resume_dir, 0)])
     state = load_resume_state(resume_dir, key)
     history: list[dict] = []
-    epoch, done_batches, iteration, interval_start = 1, 0, 0, 0
+    iteration, interval_start = 0, 0
     elapsed, interval_began = 0.0, 0.0  # seconds of training: at `clock`, at the interval's start
     sums: dict[str, torch.Tensor] = {}
     if state is None:
-        log.info("%s: training from scratch, %d iterations (%d per epoch), fingerprint %s", stage,
-                 iterations, per_epoch, key)
+        log.info("%s: training from scratch, %d iterations (%d per epoch, %s sampling), fingerprint %s",
+                 stage, iterations, per_epoch, data.mode, key)
     else:
         for name, module in modules.items():
             module.load_state_dict(state["modules"][name])
@@ -245,17 +205,16 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
             optimizer.load_state_dict(state["optimizers"][name])
         set_rng_states(state["rng"])
         history, iteration, elapsed = state["history"], state["iteration"], state["elapsed"]
-        epoch, done_batches, interval_start = state["epoch"], state["batch"], state["interval_start"]
-        interval_began = state["interval_began"]
+        interval_start, interval_began = state["interval_start"], state["interval_began"]
         sums = {name: value.to(device) for name, value in state["sums"].items()}
     last_saved = iteration or None  # iteration of the newest resume checkpoint on disk
     clock = time.perf_counter()
 
-    def checkpoint(next_epoch: int, next_batch: int) -> None:
+    def checkpoint() -> None:
         check_finite(stage, sums, iteration=iteration, resume_dir=resume_dir)
         save_checkpoint(resume_dir / STATE_FILE, {
-            "kind": "resume", "stage": stage, "epoch": next_epoch, "batch": next_batch,
-            "iteration": iteration, "interval_start": interval_start,
+            "kind": "resume", "stage": stage, "epoch": iteration // per_epoch + 1,
+            "batch": iteration % per_epoch, "iteration": iteration, "interval_start": interval_start,
             "interval_began": interval_began, "elapsed": elapsed + time.perf_counter() - clock,
             "fingerprint": key,
             "settings": json.loads(json.dumps(settings, default=str)), "history": history,
@@ -264,7 +223,7 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
             "rng": rng_states()})
 
-    def evaluation_point() -> dict:
+    def evaluation_point(data_wait: float) -> dict:
         check_finite(stage, sums, iteration=iteration, resume_dir=resume_dir)
         count = iteration - interval_start
         row = {name: float(value) / count for name, value in sums.items()}
@@ -279,45 +238,46 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
         save_checkpoint(snapshot_path(resume_dir, iteration), {
             "kind": "snapshot", "stage": stage, "epoch": record["epoch"], "iteration": iteration,
             "model_args": dict(model_args), "generator": generator.state_dict()})
-        log.info("%s epoch %s (iteration %d/%d): %s", stage, record["epoch"], iteration, iterations,
-                 ", ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float)))
+        log.info("%s epoch %s (iteration %d/%d): %s, data wait %.2g s/step", stage, record["epoch"],
+                 iteration, iterations,
+                 ", ".join(f"{k}={v:.4g}" for k, v in record.items() if isinstance(v, float)),
+                 data_wait / count)
         return record
 
-    while epoch <= last_epoch:
-        for module in modules.values():
-            module.train()
-        batches = epoch_order(len(patches), batch_size, seed=seed, epoch=epoch)
-        batches = batches[: min(len(batches), iterations - (epoch - 1) * per_epoch)]
-        bar = tqdm(range(done_batches, len(batches)), desc=f"{stage} epoch {epoch}/{last_epoch}",
-                   file=sys.stderr, mininterval=5, unit="it", ncols=100)
-        for b in bar:
+    for module in modules.values():
+        module.train()
+    bar = tqdm(total=iterations, initial=iteration, desc=stage, file=sys.stderr, mininterval=5,
+               unit="it", ncols=100)
+    with Prefetcher(data, start=iteration, stop=iterations, device=device) as batches:
+        waited = batches.wait_seconds
+        for lr, hr in batches:
             lr_now = lr_schedule(iteration)
             for optimizer in optimizers.values():
                 for group in optimizer.param_groups:
                     group["lr"] = lr_now
-            losses = step(*patches.batch(batches[b], device))
+            losses = step(lr, hr)
             for name, value in losses.items():
                 sums[name] = sums[name] + value if name in sums else value.clone()
             iteration += 1
+            bar.update()
             if iteration % PROGRESS_EVERY == 0:  # one host sync per PROGRESS_EVERY steps
                 bar.set_postfix_str(running_losses(sums, iteration - interval_start), refresh=False)
-            position = (epoch, b + 1) if b + 1 < len(batches) else (epoch + 1, 0)
             try:
                 if iteration % eval_every == 0 or iteration == iterations:
-                    history.append(evaluation_point())
+                    history.append(evaluation_point(batches.wait_seconds - waited))
+                    waited = batches.wait_seconds
                     sums, interval_start, interval_began = {}, iteration, history[-1]["elapsed"]
-                    checkpoint(*position)
+                    checkpoint()
                     last_saved = iteration
                 elif checkpoint_every and iteration % checkpoint_every == 0:
-                    checkpoint(*position)
+                    checkpoint()
                     last_saved = iteration
             except CheckpointError as error:
                 kept = (f"the last good resume checkpoint, {resume_dir / STATE_FILE} (iteration "
                         f"{last_saved}), is kept and a rerun continues from it" if last_saved
                         else "no resume checkpoint was written yet")
                 raise CheckpointError(f"{stage}, iteration {iteration}: {error}; {kept}") from error
-        done_batches = 0
-        epoch += 1
+    bar.close()
     return history
 
 
@@ -340,10 +300,22 @@ def total_iterations(iterations: int | None, epochs: int, per_epoch: int) -> int
     return iterations if iterations is not None else epochs * per_epoch
 
 
-def run_pretrain(*, hr_path: Path, lr_path: Path, variant: str, num_blocks: int, scale: int,
-                 epochs: int, batch_size: int, lr: float, lr_schedule: str, seed: int,
+def open_training_data(store_dir: Path, *, hr_size: int, per_image: int, batch_size: int, seed: int,
+                       sampling: str, augment: bool) -> tuple[CropSampler, dict]:
+    """The crop sampler of a stage, and the settings of it that the resume fingerprint holds
+    (the store's content digest among them)."""
+    store = ImageStore(store_dir)
+    data = CropSampler(store, hr_size=hr_size, per_image=per_image, batch_size=batch_size, seed=seed,
+                       mode=sampling, augment=augment)
+    return data, {"data": store.digest(), "hr_size": hr_size, "per_image": per_image,
+                  "sampling": sampling, "augment": augment}
+
+
+def run_pretrain(*, store_dir: Path, hr_size: int, per_image: int, variant: str, num_blocks: int,
+                 scale: int, epochs: int, batch_size: int, lr: float, lr_schedule: str, seed: int,
                  device: torch.device, resume_dir: Path, generator_out: Path, train_log_out: Path,
-                 snapshots_out: Path, iterations: int | None = None, eval_every: int | None = None,
+                 snapshots_out: Path, sampling: str = "random", augment: bool = False,
+                 iterations: int | None = None, eval_every: int | None = None,
                  precision: str = "fp32", compile: bool = False,
                  checkpoint_every: int = 0) -> list[dict]:
     """SRResNet trained with pixel MSE from scratch (Adam, beta1 0.9); writes G, its training log
@@ -359,21 +331,21 @@ def run_pretrain(*, hr_path: Path, lr_path: Path, variant: str, num_blocks: int,
     model_args = {"num_blocks": num_blocks, "upsample": UPSAMPLE_OF_VARIANT[variant], "scale": scale}
     generator = SRResNet(**model_args).to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999))
-    patches = PatchSet(hr_path, lr_path)
-    total = total_iterations(iterations, epochs, len(patches) // batch_size)
+    data, data_settings = open_training_data(store_dir, hr_size=hr_size, per_image=per_image,
+                                             batch_size=batch_size, seed=seed, sampling=sampling,
+                                             augment=augment)
+    total = total_iterations(iterations, epochs, data.per_epoch)
     settings = {"model_args": model_args, "iterations": total, "batch_size": batch_size, "lr": lr,
                 "lr_schedule": lr_schedule, "seed": seed, "eval_every": eval_every,
-                "precision": resolve_precision(device, precision),
-                "data": files_digest(hr_path, lr_path)}
+                "precision": resolve_precision(device, precision), **data_settings}
     setup_backend(device)
     forward = torch.compile(generator) if compile else generator
     history = train(
         stage="srresnet",
         step=srresnet_step(forward, optimizer, autocast=autocast_factory(device, precision)),
-        modules={"generator": generator}, optimizers={"generator": optimizer}, patches=patches,
-        iterations=total, batch_size=batch_size,
-        lr_schedule=lambda it: lr_at(it, base_lr=lr, total=total, schedule=lr_schedule),
-        generator=generator, model_args=model_args, device=device, seed=seed,
+        modules={"generator": generator}, optimizers={"generator": optimizer}, data=data,
+        iterations=total, lr_schedule=lambda it: lr_at(it, base_lr=lr, total=total, schedule=lr_schedule),
+        generator=generator, model_args=model_args, device=device,
         resume_dir=resume_dir, settings=settings, eval_every=eval_every,
         checkpoint_every=checkpoint_every)
     save_checkpoint(generator_out, {"kind": "generator", "stage": "srresnet", "model_args": model_args,
@@ -384,12 +356,13 @@ def run_pretrain(*, hr_path: Path, lr_path: Path, variant: str, num_blocks: int,
     return history
 
 
-def run_gan(*, generator_checkpoint: Path, hr_path: Path, lr_path: Path, hr_size: int,
+def run_gan(*, generator_checkpoint: Path, store_dir: Path, hr_size: int, per_image: int,
             epochs: int, batch_size: int, lr: float, lr_step_epochs: int | None, content: str,
             vgg_layer: str, adversarial_weight: float, vgg_weights_path: str | None,
             allow_random_fallback: bool, seed: int, device: torch.device, resume_dir: Path,
             generator_out: Path, discriminator_out: Path, content_network_out: Path,
-            train_log_out: Path, snapshots_out: Path, iterations: int | None = None,
+            train_log_out: Path, snapshots_out: Path, sampling: str = "random",
+            augment: bool = False, iterations: int | None = None,
             lr_step_iterations: int | None = None, eval_every: int | None = None,
             precision: str = "fp32", compile: bool = False,
             checkpoint_every: int = 0) -> list[dict]:
@@ -413,26 +386,27 @@ def run_gan(*, generator_checkpoint: Path, hr_path: Path, lr_path: Path, hr_size
         vgg = vgg.to(device).to(memory_format=torch.channels_last)
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.9, 0.999))
-    patches = PatchSet(hr_path, lr_path)
+    data, data_settings = open_training_data(store_dir, hr_size=hr_size, per_image=per_image,
+                                             batch_size=batch_size, seed=seed, sampling=sampling,
+                                             augment=augment)
     feature_scale = 1 / 12.75  # the paper's, for ImageNet weights
     if source == "random-fallback":
-        lr_batch, hr_batch = patches.batch(epoch_order(len(patches), batch_size, seed=seed, epoch=1)[0], device)
+        lr_batch, hr_batch = to_device(*data.batch(0), device)
         with torch.no_grad():  # eval mode: measuring must not move the BN running statistics
             sr_batch = generator.eval()(lr_batch)
         feature_scale = calibrated_feature_scale(vgg, sr_batch, hr_batch)
         log.warning("random VGG19 weights: VGG feature rescaling calibrated to %.4g (not the paper's "
                     "1/12.75) so that the content loss matches the pixel MSE, as the paper intends", feature_scale)
     content_loss = ContentLoss(kind=content, vgg=vgg, feature_scale=feature_scale)
-    per_epoch = len(patches) // batch_size
+    per_epoch = data.per_epoch
     total = total_iterations(iterations, epochs, per_epoch)
     step_at = lr_step_iterations if lr_step_iterations is not None else (
         None if lr_step_epochs is None else lr_step_epochs * per_epoch)
     settings = {"iterations": total, "batch_size": batch_size, "lr": lr, "lr_step_at": step_at,
                 "content": content, "vgg_layer": vgg_layer, "vgg_source": source,
                 "feature_scale": feature_scale, "adversarial_weight": adversarial_weight,
-                "seed": seed, "eval_every": eval_every, "hr_size": hr_size,
-                "precision": resolve_precision(device, precision),
-                "data": files_digest(hr_path, lr_path),
+                "seed": seed, "eval_every": eval_every,
+                "precision": resolve_precision(device, precision), **data_settings,
                 "start": weights_digest(pretrained["generator"])}
     setup_backend(device)
     g_forward = torch.compile(generator) if compile else generator
@@ -443,10 +417,9 @@ def run_gan(*, generator_checkpoint: Path, hr_path: Path, lr_path: Path, hr_size
                         adversarial_weight=adversarial_weight,
                         autocast=autocast_factory(device, precision)),
         modules={"generator": generator, "discriminator": discriminator},
-        optimizers={"generator": opt_g, "discriminator": opt_d}, patches=patches,
-        iterations=total, batch_size=batch_size,
+        optimizers={"generator": opt_g, "discriminator": opt_d}, data=data, iterations=total,
         lr_schedule=lambda it: lr_at(it, base_lr=lr, total=total, schedule="step", step_at=step_at),
-        generator=generator, model_args=pretrained["model_args"], device=device, seed=seed,
+        generator=generator, model_args=pretrained["model_args"], device=device,
         resume_dir=resume_dir, settings=settings, eval_every=eval_every,
         checkpoint_every=checkpoint_every)
     save_checkpoint(generator_out, {"kind": "generator", "stage": "srgan",

@@ -5,10 +5,12 @@
 # Experiments: `experiments:` maps a name to overrides of the base config (for example the paper's
 # SRGAN-MSE / -VGG22 / -VGG54 ablation, or seeds). Without it, the base config is one experiment,
 # named by `experiment`. Stages whose config slice is equal across experiments share one output:
-# training patches are keyed by their own settings, and SRResNet pretraining by a hash of its
+# the training image store is keyed by its dataset and scale, and SRResNet pretraining by a hash of its
 # settings (results/pretrain/<key>/), so an ablation of the GAN trains one SRResNet.
 
 import copy
+import errno
+import math
 from pathlib import Path
 import hashlib
 import json
@@ -17,6 +19,7 @@ from snakemake.utils import validate
 
 
 SCHEMA = "../schemas/config.schema.yaml"
+DATA_BASE_MB, DATA_BYTES_PER_PIXEL = 1000, 120
 STAGES = ["srresnet", "srgan"]
 METHODS = ["bicubic"] + STAGES
 ENV = "../../envs/srgan.yaml"
@@ -79,17 +82,17 @@ def short_hash(value):
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def patches_key(cfg):
-    """Readable key of a training patch set: every setting that shapes its pixels."""
-    p = cfg["patches"]
-    return f"{cfg['train_set']}-hr{p['hr_size']}-n{p['per_image']}-x{cfg['scale']}-s{cfg['seed']}"
+def store_key(cfg):
+    """Readable key of a training image store: the dataset and the scale of its LR."""
+    return f"{cfg['train_set']}-x{cfg['scale']}"
 
 
 def pretrain_slice(cfg):
     """Every setting that changes the SRResNet's weights; equal slices share one SRResNet.
     Validation sets, the device, threads, compile and checkpoint_every do not change them."""
     return {
-        "patches": patches_key(cfg),
+        "store": store_key(cfg),
+        "patches": cfg["patches"],
         "model": cfg["model"],
         "train": cfg["pretrain"],
         "scale": cfg["scale"],
@@ -108,7 +111,7 @@ for _name, _cfg in EXPERIMENTS.items():
     for _dataset, _spec in _cfg["datasets"].items():
         if DATASETS.setdefault(_dataset, _spec) != _spec:
             raise ValueError(f"dataset {_dataset!r} is defined differently by two experiments")
-PATCHES = {patches_key(c): c for c in EXPERIMENTS.values()}
+STORES = {store_key(c): c for c in EXPERIMENTS.values()}
 PRETRAINS = {pretrain_key(c): c for c in EXPERIMENTS.values()}
 
 
@@ -116,7 +119,7 @@ wildcard_constraints:
     exp="|".join(EXPERIMENTS),
     dataset="[A-Za-z0-9_.-]+",
     stage="srresnet|srgan",
-    patches="[A-Za-z0-9_.-]+",
+    store="[A-Za-z0-9_.-]+",
     pretrain="[A-Za-z0-9_.-]+",
     scale="[0-9]+",
 
@@ -179,9 +182,27 @@ def eval_dirs(cfg, names):
     return [eval_dir(cfg, name) for name in names]
 
 
-def patch_files(cfg):
-    key = patches_key(cfg)
-    return {"hr": f"results/data/train/{key}/hr.npy", "lr": f"results/data/train/{key}/lr.npy"}
+def store_dir(cfg):
+    return f"results/data/train/{store_key(cfg)}"
+
+
+def store_mem_mb(wildcards, input):
+    """mem_mb of a data job that decodes its input images one at a time: a base for Python, torch
+    and numba, plus a per-pixel cost of the largest image (measured by
+    benchmarks/prepare_memory.py). The PNG headers give the sizes without decoding anything."""
+    return DATA_BASE_MB + math.ceil(largest_png_pixels(input.hr) * DATA_BYTES_PER_PIXEL / 2**20)
+
+
+def largest_png_pixels(folder):
+    if not Path(folder).is_dir():  # during planning: Snakemake marks the value <TBD> for now
+        raise FileNotFoundError(errno.ENOENT, "not made yet", str(folder))
+    largest = 0
+    for path in Path(folder).glob("*.png"):
+        with open(path, "rb") as handle:
+            header = handle.read(24)  # signature, IHDR length and type, width, height
+        if header[12:16] == b"IHDR":
+            largest = max(largest, int.from_bytes(header[16:20], "big") * int.from_bytes(header[20:24], "big"))
+    return largest
 
 
 def metrics_csvs(exp):

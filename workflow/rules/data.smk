@@ -1,4 +1,4 @@
-# Datasets -> training patches and evaluation pairs.
+# Datasets -> the training image store and evaluation pairs.
 
 
 rule prepare_dataset:
@@ -18,22 +18,18 @@ rule prepare_dataset:
 
 rule prepare_train:
     input:
-        hr=lambda w: f"resources/datasets/{PATCHES[w.patches]['train_set']}/HR",
+        hr=lambda w: f"resources/datasets/{STORES[w.store]['train_set']}/HR",
     output:
-        hr="results/data/train/{patches}/hr.npy",
-        lr="results/data/train/{patches}/lr.npy",
+        store=directory("results/data/train/{store}"),
     params:
-        hr_size=lambda w: PATCHES[w.patches]["patches"]["hr_size"],
-        per_image=lambda w: PATCHES[w.patches]["patches"]["per_image"],
-        scale=lambda w: PATCHES[w.patches]["scale"],
-        seed=lambda w: PATCHES[w.patches]["seed"],
+        scale=lambda w: STORES[w.store]["scale"],
     log:
-        "results/logs/prepare_train/{patches}.log",
+        "results/logs/prepare_train/{store}.log",
     benchmark:
-        "results/benchmarks/prepare_train/{patches}.tsv"
+        "results/benchmarks/prepare_train/{store}.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=store_mem_mb,
         runtime=60,
     conda:
         ENV
@@ -50,6 +46,8 @@ rule prepare_eval:
         scale=lambda w: int(w.scale),
     log:
         "results/logs/prepare_eval/{dataset}_x{scale}.log",
+    resources:
+        mem_mb=store_mem_mb,
     conda:
         ENV
     script:

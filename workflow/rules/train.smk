@@ -6,12 +6,13 @@
 
 rule pretrain:
     input:
-        unpack(lambda w: patch_files(PRETRAINS[w.pretrain])),
+        store=lambda w: store_dir(PRETRAINS[w.pretrain]),
     output:
         generator="results/pretrain/{pretrain}/generator.pt",
         train_log="results/pretrain/{pretrain}/train_log.csv",
         snapshots=directory("results/pretrain/{pretrain}/snapshots"),
     params:
+        patches=lambda w: PRETRAINS[w.pretrain]["patches"],
         model=lambda w: PRETRAINS[w.pretrain]["model"],
         train=lambda w: PRETRAINS[w.pretrain]["pretrain"],
         scale=lambda w: PRETRAINS[w.pretrain]["scale"],
@@ -54,7 +55,7 @@ rule adopt_pretrain:
 
 rule train_gan:
     input:
-        unpack(lambda w: patch_files(EXPERIMENTS[w.exp])),
+        store=lambda w: store_dir(EXPERIMENTS[w.exp]),
         generator="results/{exp}/srresnet/generator.pt",
     output:
         generator="results/{exp}/srgan/generator.pt",
@@ -65,7 +66,7 @@ rule train_gan:
     params:
         gan=exp_param("gan"),
         vgg=exp_param("vgg"),
-        hr_size=exp_param("patches", "hr_size"),
+        patches=exp_param("patches"),
         seed=exp_param("seed"),
         precision=exp_param("precision"),
         run=get_run_settings,

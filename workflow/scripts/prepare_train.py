@@ -1,16 +1,15 @@
-"""Rule prepare_train: random HR crops + MATLAB-bicubic LR crops into uint8 .npy arrays."""
+"""Rule prepare_train: the training image store (mod-cropped HR + MATLAB-bicubic LR, uint8,
+memory-mapped), written one image at a time."""
 
 from pathlib import Path
 
 from srgan.io import list_images, start_rule
-from srgan.patches import extract_patches
+from srgan.patches import write_image_store
 
 
 def main(smk) -> None:
     start_rule(smk.log[0], smk.output)
-    extract_patches(list_images(smk.input.hr), hr_size=smk.params.hr_size,
-                    per_image=smk.params.per_image, scale=smk.params.scale, seed=smk.params.seed,
-                    hr_out=Path(smk.output.hr), lr_out=Path(smk.output.lr))
+    write_image_store(list_images(smk.input.hr), Path(smk.output.store), scale=smk.params.scale)
 
 
 if __name__ == "__main__":

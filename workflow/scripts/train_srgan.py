@@ -14,10 +14,11 @@ def main(smk) -> None:
     start_rule(smk.log[0], smk.output)
     run = smk.params.run
     torch.set_num_threads(run["threads"])
-    gan, vgg = smk.params.gan, smk.params.vgg
+    gan, vgg, patches = smk.params.gan, smk.params.vgg, smk.params.patches
     run_gan(
-        generator_checkpoint=Path(smk.input.generator), hr_path=Path(smk.input.hr),
-        lr_path=Path(smk.input.lr), hr_size=smk.params.hr_size, epochs=gan["epochs"],
+        generator_checkpoint=Path(smk.input.generator), store_dir=Path(smk.input.store),
+        hr_size=patches["hr_size"], per_image=patches["per_image"], sampling=patches["sampling"],
+        augment=patches["augment"], epochs=gan["epochs"],
         iterations=gan["iterations"], eval_every=gan["eval_every"],
         lr_step_iterations=gan["lr_step_iterations"], batch_size=gan["batch_size"], lr=gan["lr"],
         lr_step_epochs=gan["lr_step_epochs"], content=gan["content"], vgg_layer=gan["vgg_layer"],

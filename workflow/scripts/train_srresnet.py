@@ -13,9 +13,10 @@ def main(smk) -> None:
     start_rule(smk.log[0], smk.output)
     run = smk.params.run
     torch.set_num_threads(run["threads"])
-    model, train = smk.params.model, smk.params.train
+    model, train, patches = smk.params.model, smk.params.train, smk.params.patches
     run_pretrain(
-        hr_path=Path(smk.input.hr), lr_path=Path(smk.input.lr),
+        store_dir=Path(smk.input.store), hr_size=patches["hr_size"],
+        per_image=patches["per_image"], sampling=patches["sampling"], augment=patches["augment"],
         variant=model["variant"], num_blocks=model["num_blocks"], scale=smk.params.scale,
         epochs=train["epochs"], iterations=train["iterations"], eval_every=train["eval_every"],
         batch_size=train["batch_size"], lr=train["lr"], lr_schedule=train["lr_schedule"],
