@@ -165,6 +165,18 @@ def test_leftover_temporaries_are_removed_by_the_next_run_of_their_rule(tiny_run
 
 
 @pytest.mark.slow
+def test_data_rules_ask_for_memory_by_their_largest_input_image(tiny_run: Path) -> None:
+    """mem_mb of prepare_train / prepare_eval = a base + a per-pixel cost of the largest image
+    (skimage's camera, 512x512, among the tiny training images; astronaut for the test set)."""
+    result = run_snakemake(tiny_run, "-n", "--configfile", str(tiny_run / "tiny.yaml"), "--forcerun",
+                           "prepare_train", "prepare_eval", "--until", "prepare_train", "prepare_eval")
+    assert result.returncode == 0, result.stderr[-3000:]
+    asked = dict(re.findall(r"rule (prepare_train|prepare_eval):.*?mem_mb=(\d+)", result.stdout, re.DOTALL))
+    expected = 1000 + math.ceil(512 * 512 * 120 / 2**20)
+    assert asked == {"prepare_train": str(expected), "prepare_eval": str(expected)}, result.stdout[-2000:]
+
+
+@pytest.mark.slow
 def test_html_report_names_every_figure(tiny_run: Path) -> None:
     report = tiny_run / "results" / "report.html"
     result = run_snakemake(tiny_run, "--report", str(report), "--configfile", str(tiny_run / "tiny.yaml"))
