@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from srgan.io import IMAGE_SUFFIXES, atomic_dir, file_hash, list_images, load_rgb, write_text
+from srgan.io import EXIF_ORIENTATION, IMAGE_SUFFIXES, atomic_dir, file_hash, list_images, load_rgb, write_text
 
 log = logging.getLogger(__name__)
 
@@ -385,7 +385,7 @@ def _unsafe(entry: _Entry) -> str | None:
 
 def _store_rgb_png(source: Path, target: Path) -> None:
     """Store one image as 8-bit RGB PNG: RGB PNGs keep their bytes, others are converted."""
-    if source.suffix.lower() == ".png" and _png_mode(source) == "RGB":
+    if source.suffix.lower() == ".png" and _png_mode(source) == ("RGB", 1):
         shutil.copyfile(source, target)  # already what we store: keep the bytes
     else:
         Image.fromarray(load_rgb(source)).save(target)
@@ -477,14 +477,15 @@ def skimage_image(name: str) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def _png_mode(path: Path) -> str:
-    """The PIL mode of a PNG, or "" when it cannot be read (load_rgb then names the problem)."""
+def _png_mode(path: Path) -> tuple[str, int | None]:
+    """The PIL mode and EXIF orientation of a PNG, or ("", None) when it cannot be read (load_rgb
+    then names the problem)."""
     try:
         with Image.open(path) as image:
             image.load()
-            return image.mode
+            return image.mode, image.getexif().get(EXIF_ORIENTATION, 1)
     except (OSError, SyntaxError):
-        return ""
+        return "", None
 
 
 def write_manifest(hr_dir: Path, manifest: Path) -> None:
@@ -524,6 +525,11 @@ def prepare_dataset(*, source: str, out_dir: Path, manifest: Path,
             files = list_images(Path(path))
             if not files:
                 raise ValueError(f"folder {path} holds no images ({', '.join(('png', 'jpg', 'bmp', 'tif'))})")
+            by_stem: dict[str, Path] = {}
+            for file in files:
+                if (other := by_stem.setdefault(file.stem, file)) != file:
+                    raise ValueError(f"{other} and {file} would both be stored as {file.stem}.png; "
+                                     f"rename one of them (nothing was written)")
             for file in files:
                 _store_rgb_png(file, tmp / f"{file.stem}.png")
         count = len(list_images(tmp))

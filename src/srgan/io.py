@@ -20,11 +20,19 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
+EXIF_ORIENTATION = 0x0112
+
+
+def current_umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -35,6 +43,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; others read it as for any tool
     try:
         yield tmp
         os.replace(tmp, path)
@@ -56,8 +65,11 @@ def to_rgb(image: Image.Image, *, name: str = "image") -> Image.Image:
     if image.mode == "RGB":
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 65535 -> 255 by the fixed factor 257, as MATLAB's im2uint8 does: never stretched to the
+        # image's own maximum, which would change its brightness.
         array = np.asarray(image, dtype=np.float64)
-        image = Image.fromarray(np.round(array / max(array.max(), 1) * 255).astype(np.uint8))
+        log.info("%s: 16-bit mode %s divided by 257 to 8 bits", name, image.mode)
+        image = Image.fromarray(np.clip(np.round(array / 257), 0, 255).astype(np.uint8))
     log.info("%s: converting mode %s to RGB", name, image.mode)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         # Composite on white, as image viewers show transparent pixels, instead of dropping alpha.
@@ -67,13 +79,23 @@ def to_rgb(image: Image.Image, *, name: str = "image") -> Image.Image:
     return image.convert("RGB")
 
 
+def upright(image: Image.Image, *, name: str = "image") -> Image.Image:
+    """The image as it is meant to be seen: its EXIF orientation applied (cameras store many
+    photos sideways with orientation 6 or 8), with a log line; others are returned as they are."""
+    orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    if orientation in (None, 1):
+        return image
+    log.info("%s: EXIF orientation %s applied", name, orientation)
+    return ImageOps.exif_transpose(image)
+
+
 def load_rgb(path: str | os.PathLike) -> np.ndarray:
     """Load an image file as uint8 HxWx3 RGB; unreadable files raise ValueError naming the file."""
     path = Path(path)
     try:
         with Image.open(path) as image:
             image.load()
-            return np.asarray(to_rgb(image, name=path.name), dtype=np.uint8).copy()
+            return np.asarray(to_rgb(upright(image, name=path.name), name=path.name), dtype=np.uint8).copy()
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from error
 
@@ -112,6 +134,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}.", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700
     try:
         yield tmp
         if path.exists():

@@ -1,0 +1,99 @@
+"""srgan.io: image conversions that must not silently alter pixels, and files readable as the
+umask says (issue: bad input gets a clear error and loses nothing)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srgan.datasets import prepare_dataset
+from srgan.io import atomic_dir, atomic_path, load_rgb, save_png
+
+ORIENTATION = 0x0112  # the EXIF tag
+
+
+def _with_orientation(array: np.ndarray, path: Path, orientation: int) -> Path:
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    Image.fromarray(array).save(path, exif=exif)
+    return path
+
+
+def test_exif_orientation_is_applied_with_a_log_line(tmp_path: Path, caplog) -> None:
+    array = np.random.default_rng(0).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    path = _with_orientation(array, tmp_path / "turned.png", 6)  # "rotate 90 CW to display"
+    with caplog.at_level(logging.INFO):
+        shown = load_rgb(path)
+    assert np.array_equal(shown, np.rot90(array, k=-1))
+    assert "turned.png: EXIF orientation 6 applied" in caplog.text
+    plain = load_rgb(_with_orientation(array, tmp_path / "plain.png", 1))
+    assert np.array_equal(plain, array)
+
+
+def test_a_folder_dataset_stores_oriented_jpegs_upright(tmp_path: Path) -> None:
+    array = np.zeros((32, 48, 3), dtype=np.uint8)
+    array[:8, :8] = 255  # a white top-left corner
+    (tmp_path / "in").mkdir()
+    _with_orientation(array, tmp_path / "in" / "photo.jpg", 6)
+    prepare_dataset(source="folder", path=str(tmp_path / "in"), out_dir=tmp_path / "HR",
+                    manifest=tmp_path / "MANIFEST.tsv")
+    stored = load_rgb(tmp_path / "HR" / "photo.png")
+    assert stored.shape == (48, 32, 3)
+    assert stored[:8, -8:].mean() > 200 and stored[:8, :8].mean() < 50  # the corner went top-right
+
+
+def test_16_bit_images_are_divided_by_257_not_stretched(tmp_path: Path, caplog) -> None:
+    values = np.array([[0, 257, 63500], [65535, 32768, 1000]], dtype=np.uint16)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    with caplog.at_level(logging.INFO):
+        rgb = load_rgb(tmp_path / "deep.png")
+    expected = np.round(values / 257).astype(np.uint8)
+    assert np.array_equal(rgb[..., 0], expected) and rgb[0, 2, 0] == 247
+    assert np.array_equal(rgb[..., 0], rgb[..., 2])
+    assert "deep.png: 16-bit" in caplog.text
+
+
+def test_cmyk_becomes_rgb_with_a_log_line(tmp_path: Path, caplog) -> None:
+    Image.new("CMYK", (4, 3), (0, 255, 255, 0)).save(tmp_path / "print.jpg")  # pure red ink
+    with caplog.at_level(logging.INFO):
+        rgb = load_rgb(tmp_path / "print.jpg")
+    assert rgb.shape == (3, 4, 3) and rgb[..., 0].min() > 200 and rgb[..., 1:].max() < 60
+    assert "print.jpg: converting mode CMYK to RGB" in caplog.text
+
+
+def test_images_sharing_a_name_in_a_folder_are_an_error_naming_both(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    for suffix in (".png", ".bmp"):
+        Image.new("RGB", (8, 8)).save(tmp_path / "in" / f"img{suffix}")
+    Image.new("RGB", (8, 8)).save(tmp_path / "in" / "other.png")
+    with pytest.raises(ValueError, match=r"img\.bmp and .*img\.png would both be stored as img\.png"):
+        prepare_dataset(source="folder", path=str(tmp_path / "in"), out_dir=tmp_path / "HR",
+                        manifest=tmp_path / "MANIFEST.tsv")
+    assert not (tmp_path / "HR").exists()
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_outputs_are_readable_as_the_umask_says(tmp_path: Path, umask_022) -> None:
+    save_png(tmp_path / "out.png", np.zeros((2, 2, 3), dtype=np.uint8))
+    with atomic_path(tmp_path / "table.csv") as tmp:
+        tmp.write_text("a,b\n")
+    with atomic_dir(tmp_path / "images") as tmp:
+        (tmp / "x.txt").write_text("x")
+    assert stat.S_IMODE((tmp_path / "out.png").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "table.csv").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "images").stat().st_mode) == 0o755
+    os.umask(0o077)
+    save_png(tmp_path / "private.png", np.zeros((2, 2, 3), dtype=np.uint8))
+    assert stat.S_IMODE((tmp_path / "private.png").stat().st_mode) == 0o600
