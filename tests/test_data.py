@@ -180,6 +180,15 @@ def test_augmentation_flips_and_rotates_hr_and_lr_alike(tmp_path: Path) -> None:
     assert changed > 0
 
 
+def test_images_smaller_than_the_scale_are_left_out_of_the_store_with_a_count(tmp_path: Path,
+                                                                              caplog) -> None:
+    paths = _write_images(tmp_path / "hr", [(3, 3), (40, 36), (2, 50)])
+    with caplog.at_level(logging.WARNING):
+        assert write_image_store(paths, tmp_path / "store", scale=4) == 1
+    assert "left out 2 of 3 images smaller than the scale 4: img0.png, img2.png" in caplog.text
+    assert [im["name"] for im in ImageStore(tmp_path / "store").images] == ["img1"]
+
+
 def test_small_images_are_skipped_with_a_count(tmp_path: Path, caplog) -> None:
     with caplog.at_level(logging.WARNING):
         sampler = _sampler(tmp_path, [(80, 80), (20, 100), (30, 30)], per_image=4)

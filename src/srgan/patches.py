@@ -48,11 +48,15 @@ def write_image_store(hr_paths: list[Path], out_dir: Path, *, scale: int) -> int
     """Write the mod-cropped HR images and their MATLAB-bicubic LR to an image store in
     ``out_dir`` (atomically: a folder that replaces ``out_dir`` only when complete); return the
     number of images. One image is decoded at a time."""
-    images, hr_offset, lr_offset = [], 0, 0
+    images, hr_offset, lr_offset, too_small = [], 0, 0, []
     with atomic_dir(out_dir) as tmp:
         with open(tmp / "hr.bin", "wb") as hr_file, open(tmp / "lr.bin", "wb") as lr_file:
             for path in tqdm(hr_paths, desc="image store", unit="img", file=sys.stderr, mininterval=5):
-                hr = modcrop(load_rgb(path), scale)
+                hr = load_rgb(path)
+                if min(hr.shape[:2]) < scale:  # no LR pixel at all: it can never give a crop
+                    too_small.append(path.name)
+                    continue
+                hr = modcrop(hr, scale)
                 lr = imresize(hr, 1 / scale)
                 hr_bytes, lr_bytes = hr.tobytes(), np.ascontiguousarray(lr).tobytes()
                 hr_file.write(hr_bytes)
@@ -67,6 +71,9 @@ def write_image_store(hr_paths: list[Path], out_dir: Path, *, scale: int) -> int
         write_text(tmp / "index.json", json.dumps(
             {"format": STORE_FORMAT, "scale": scale, "hr_bytes": hr_offset, "lr_bytes": lr_offset,
              "images": images}, indent=1) + "\n")
+    if too_small:
+        log.warning("left out %d of %d images smaller than the scale %d: %s", len(too_small),
+                    len(hr_paths), scale, ", ".join(too_small[:10]))
     log.info("wrote an image store of %d images (%.1f MB HR, %.1f MB LR) to %s", len(images),
              hr_offset / 1e6, lr_offset / 1e6, out_dir)
     return len(images)
