@@ -8,7 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
+
+from srgan.io import list_images
+from srgan.patches import write_image_store
 
 REPO = Path(__file__).resolve().parents[1]
 # ../shared/data beside the checkout; SRGAN_SHARED_DATA overrides it.
@@ -38,6 +43,28 @@ def run_snakemake(workdir: Path, *args: str, timeout: float = 900, env: dict | N
                str(workdir), *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=workdir,
                           start_new_session=new_session)
+
+
+def write_random_store(folder: Path, *, count: int, shape: tuple[int, int], seed: int = 0) -> Path:
+    """An image store (``folder/store``) of ``count`` random RGB images of ``shape`` (H, W),
+    saved as PNG in ``folder/images`` first; returns the store's folder."""
+    images = folder / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for k in range(count):
+        Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8)).save(images / f"{k}.png")
+    write_image_store(list_images(images), folder / "store", scale=4)
+    return folder / "store"
+
+
+class CreatesAFile:
+    """A pickle payload: unpickling it calls open(path, "w"), which creates the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
 
 
 def copy_config(name: str, target: Path) -> Path:

@@ -12,13 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
+from conftest import write_random_store
 from srgan import training
 from srgan.checkpoint import (STATE_FILE, CheckpointError, load_checkpoint,
                               rng_states, save_checkpoint, set_rng_states, weights_digest)
-from srgan.io import list_images
-from srgan.patches import write_image_store
 from srgan.training import run_pretrain
 
 
@@ -62,14 +60,10 @@ def test_a_full_disk_names_the_file_and_keeps_the_last_good_checkpoint(small_dis
 
 def test_training_on_a_full_disk_stops_clearly_then_resumes_exactly(tmp_path: Path, small_disk: Path,
                                                                     monkeypatch) -> None:
-    rng = np.random.default_rng(0)
-    (tmp_path / "train").mkdir()
-    for k in range(4):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "train" / f"{k}.png")
-    write_image_store(list_images(tmp_path / "train"), tmp_path / "store", scale=4)
+    store = write_random_store(tmp_path, count=4, shape=(32, 32))
 
     def kwargs(name: str, resume_dir: Path) -> dict:
-        return dict(store_dir=tmp_path / "store", hr_size=16, per_image=6, variant="paper",
+        return dict(store_dir=store, hr_size=16, per_image=6, variant="paper",
                     num_blocks=1, scale=4, epochs=2, batch_size=4, lr=1e-3, lr_schedule="constant",
                     seed=0, device=torch.device("cpu"), checkpoint_every=4, resume_dir=resume_dir,
                     generator_out=tmp_path / f"{name}_g.pt", train_log_out=tmp_path / f"{name}.csv",

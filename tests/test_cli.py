@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import CreatesAFile
 from srgan.checkpoint import save_checkpoint
 from srgan.cli import main, upscale_tiled
 from srgan.evaluate import super_resolve
@@ -38,16 +39,6 @@ def test_cli_upscales_with_a_checkpoint(tmp_path: Path) -> None:
         assert image.size == (48, 40) and image.mode == "RGB"
     with pytest.raises(SystemExit):
         main(["upscale", "a.png", "b.png", "--checkpoint", str(tmp_path / "missing.pt")])
-
-
-class CreatesAFile:
-    """A pickle payload: unpickling it calls open(path, "w"), which creates the file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (str(self.path), "w"))
 
 
 def test_a_crafted_checkpoint_runs_nothing(tmp_path: Path, capsys) -> None:

@@ -409,3 +409,12 @@ def test_no_images_under_member_lists_top_folders(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"archive kind 'rar'; expected one of"):
         safe_extract(archive, "benchmark/Set5/HR", tmp_path / "HR", kind="rar")
     assert not (tmp_path / "HR").exists()
+
+
+def test_images_sharing_a_name_in_an_archive_are_an_error_naming_both(tmp_path: Path) -> None:
+    archive = _tar(tmp_path / "x.tar", [("benchmark/Set5/HR/img.png", "file"),
+                                        ("benchmark/Set5/HR/img.bmp", "file")])
+    with pytest.raises(ValueError, match=r"images benchmark/Set5/HR/img\.png and benchmark/Set5/HR/img\.bmp "
+                                         r"would both be stored as img\.png; nothing extracted"):
+        safe_extract(archive, "benchmark/Set5/HR", tmp_path / "HR", kind="tar")
+    assert not (tmp_path / "HR").exists()

@@ -15,8 +15,8 @@ from srgan import metrics
 from srgan.checkpoint import CheckpointError, save_checkpoint
 from srgan.evaluate import (load_generator, load_val_sets, score_snapshots, super_resolve,
                             write_progress)
-from srgan.io import list_images
-from srgan.patches import prepare_eval_set, write_image_store
+from conftest import write_random_store
+from srgan.patches import prepare_eval_set
 from srgan.training import run_pretrain
 
 CPU = torch.device("cpu")
@@ -25,12 +25,8 @@ CPU = torch.device("cpu")
 @pytest.fixture
 def pretrained(tmp_path: Path) -> Path:
     """A 3-epoch SRResNet run with its snapshots (iterations 6, 12, 18)."""
-    rng = np.random.default_rng(0)
-    (tmp_path / "train").mkdir()
-    for k in range(4):
-        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "train" / f"{k}.png")
-    write_image_store(list_images(tmp_path / "train"), tmp_path / "store", scale=4)
-    run_pretrain(store_dir=tmp_path / "store", hr_size=16, per_image=6, variant="paper",
+    store = write_random_store(tmp_path, count=4, shape=(32, 32))
+    run_pretrain(store_dir=store, hr_size=16, per_image=6, variant="paper",
                  num_blocks=1, scale=4, epochs=3, batch_size=4, lr=1e-3, lr_schedule="constant",
                  seed=0, device=CPU, resume_dir=tmp_path / "resume", generator_out=tmp_path / "g.pt",
                  train_log_out=tmp_path / "train_log.csv", snapshots_out=tmp_path / "snapshots")

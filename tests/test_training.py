@@ -14,25 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
+from conftest import CreatesAFile, write_random_store
 from srgan import training
 from srgan.checkpoint import STATE_FILE, load_checkpoint
-from srgan.io import list_images
 from srgan.models import SRResNet
-from srgan.patches import CropSampler, ImageStore, to_device, write_image_store
+from srgan.patches import CropSampler, ImageStore, to_device
 from srgan.training import lr_at, run_gan, run_pretrain, srgan_step, srresnet_step, train
 
 
 def _write_store(folder: Path, seed: int) -> Path:
     """An image store of 5 random 32x28 images: 5 x 5 crops of 16x16 = 6 batches of 4 per epoch."""
-    images = folder / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for k in range(5):
-        Image.fromarray(rng.integers(0, 256, (32, 28, 3), dtype=np.uint8)).save(images / f"{k}.png")
-    write_image_store(list_images(images), folder / "store", scale=4)
-    return folder / "store"
+    return write_random_store(folder, count=5, shape=(32, 28), seed=seed)
 
 
 @pytest.fixture
@@ -241,16 +234,6 @@ def test_unusable_resume_state_is_moved_aside(patches, tmp_path: Path, monkeypat
     assert (tmp_path / "run_resume.corrupt" / STATE_FILE).is_file()
     assert _without_timing(history) == _without_timing(full)  # from scratch, to the same end
     assert _same_weights(tmp_path / "run_g.pt", tmp_path / "full_g.pt")
-
-
-class CreatesAFile:
-    """A pickle payload: unpickling it calls open(path, "w"), which creates the file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (str(self.path), "w"))
 
 
 def test_iterations_override_epochs(patches, tmp_path: Path) -> None:

@@ -33,9 +33,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import IO
 
 import numpy as np
@@ -391,6 +391,16 @@ def _store_rgb_png(source: Path, target: Path) -> None:
         Image.fromarray(load_rgb(source)).save(target)
 
 
+def same_stem(paths: Sequence[PurePath]) -> tuple[PurePath, PurePath] | None:
+    """The first two of ``paths`` that share a stem (``img.png``, ``img.jpg``): both would be
+    stored as ``img.png``, and one silently lost."""
+    seen: dict[str, PurePath] = {}
+    for path in paths:
+        if (first := seen.setdefault(path.stem, path)) != path:
+            return first, path
+    return None
+
+
 def safe_extract(archive: Path, member: str, out_dir: Path, *, kind: str) -> int:
     """Extract the images directly under ``member`` flat into ``out_dir`` as RGB PNG; return count.
 
@@ -413,10 +423,9 @@ def safe_extract(archive: Path, member: str, out_dir: Path, *, kind: str) -> int
             tops = sorted({parts[0] for entry in entries if (parts := PurePosixPath(entry.name).parts)})
             raise ValueError(f"{archive} holds no images under {str(folder)!r}; "
                              f"its top-level entries are {tops}")
-        stems = [PurePosixPath(entry.name).stem for entry in images]
-        if len(set(stems)) != len(stems):
-            twice = sorted({stem for stem in stems if stems.count(stem) > 1})
-            raise ValueError(f"{archive}: images {twice} under {str(folder)!r} would share a .png name")
+        if pair := same_stem([PurePosixPath(entry.name) for entry in images]):
+            raise ValueError(f"{archive}: images {pair[0]} and {pair[1]} would both be stored as "
+                             f"{pair[0].stem}.png; nothing extracted")
         with atomic_dir(out_dir) as tmp:
             staging = tmp / ".from-archive"
             staging.mkdir()
@@ -525,11 +534,9 @@ def prepare_dataset(*, source: str, out_dir: Path, manifest: Path,
             files = list_images(Path(path))
             if not files:
                 raise ValueError(f"folder {path} holds no images ({', '.join(('png', 'jpg', 'bmp', 'tif'))})")
-            by_stem: dict[str, Path] = {}
-            for file in files:
-                if (other := by_stem.setdefault(file.stem, file)) != file:
-                    raise ValueError(f"{other} and {file} would both be stored as {file.stem}.png; "
-                                     f"rename one of them (nothing was written)")
+            if pair := same_stem(files):
+                raise ValueError(f"{pair[0]} and {pair[1]} would both be stored as {pair[0].stem}.png; "
+                                 f"rename one of them (nothing was written)")
             for file in files:
                 _store_rgb_png(file, tmp / f"{file.stem}.png")
         count = len(list_images(tmp))

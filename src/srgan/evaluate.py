@@ -155,11 +155,10 @@ def score_snapshots(snapshot_dir: Path, train_log: pd.DataFrame,
     of the first validation image's SR at every snapshot, as ``{"val_set", "image", "box",
     "epochs", "iterations", "crops"}`` (crops: uint8 K x size x size x 3).
     """
-    paths = sorted(Path(snapshot_dir).glob("iter_*.pt"))
-    snapshots = {}
-    for path in paths:
-        state = load_checkpoint(path)
-        snapshots[int(state["iteration"])] = (path, state)
+    # The file name holds the iteration (checkpoint.snapshot_path): each snapshot is loaded only
+    # when it is scored, so memory holds one at a time.
+    snapshots = {int(path.stem.removeprefix("iter_")): path
+                 for path in sorted(Path(snapshot_dir).glob("iter_*.pt"))}
     expected = [int(i) for i in train_log["iteration"]]
     if sorted(snapshots) != expected:
         raise ValueError(f"{snapshot_dir} holds snapshots of iterations {sorted(snapshots)}, but the "
@@ -168,7 +167,8 @@ def score_snapshots(snapshot_dir: Path, train_log: pd.DataFrame,
     box = center_box(first[1][2].shape, crop) if first else (0, 0, 0)
     rows, crops = [], []
     for iteration in expected:
-        path, state = snapshots[iteration]
+        path = snapshots[iteration]
+        state = load_checkpoint(path)
         generator = generator_from_checkpoint(state, source=path).to(device).to(memory_format=torch.channels_last)
         row, first_sr = score_snapshot(generator, val_sets, device=device, scale=scale,
                                        protocol=protocol, round_y=round_y)

@@ -32,7 +32,8 @@ from tqdm import tqdm
 from srgan.checkpoint import (CheckpointError, fingerprint, finish_resume, load_checkpoint,
                               load_resume_state, rng_states, save_checkpoint, set_rng_states,
                               snapshot_path, weights_digest, STATE_FILE)
-from srgan.io import atomic_path, remove_stale_temporaries, write_text
+from srgan.evaluate import generator_from_checkpoint, write_history
+from srgan.io import remove_stale_temporaries, write_text
 from srgan.losses import (ContentLoss, calibrated_feature_scale, discriminator_loss,
                           generator_adversarial_loss, pixel_mse)
 from srgan.models import Discriminator, SRResNet, load_content_network
@@ -162,11 +163,20 @@ def train_psnr(mse: float) -> float:
 PROGRESS_EVERY = 50  # iterations between updates of the progress bar's running losses
 
 
+def interval_means(sums: Mapping[str, torch.Tensor], count: int) -> dict[str, float]:
+    """Mean of each loss over the ``count`` steps since the last evaluation point, and the
+    training PSNR of the mean pixel MSE."""
+    means = {name: float(total) / count for name, total in sums.items()}
+    if "mse" in means:
+        means["train_psnr"] = train_psnr(means["mse"])
+    return means
+
+
 def running_losses(sums: Mapping[str, torch.Tensor], count: int) -> str:
     """The progress bar's text: mean losses since the last evaluation point, and the training PSNR."""
-    means = {name: float(total) / count for name, total in sums.items()}
+    means = interval_means(sums, count)
     text = " ".join(f"{name}={value:.4g}" for name, value in means.items() if name in ("mse", "g_loss", "d_loss"))
-    return text + (f" train_psnr={train_psnr(means['mse']):.2f}dB" if "mse" in means else "")
+    return text + (f" train_psnr={means['train_psnr']:.2f}dB" if "train_psnr" in means else "")
 
 
 def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
@@ -226,9 +236,7 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
     def evaluation_point(data_wait: float) -> dict:
         check_finite(stage, sums, iteration=iteration, resume_dir=resume_dir)
         count = iteration - interval_start
-        row = {name: float(value) / count for name, value in sums.items()}
-        if "mse" in row:
-            row["train_psnr"] = train_psnr(row["mse"])
+        row = interval_means(sums, count)
         total_seconds = elapsed + time.perf_counter() - clock
         epochs_done = iteration / per_epoch
         record = {"epoch": int(epochs_done) if epochs_done.is_integer() else round(epochs_done, 4),
@@ -291,11 +299,6 @@ def setup_backend(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def write_train_log(history: list[dict], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        pd.DataFrame(history).to_csv(tmp, index=False, float_format="%.6g")
-
-
 def total_iterations(iterations: int | None, epochs: int, per_epoch: int) -> int:
     return iterations if iterations is not None else epochs * per_epoch
 
@@ -351,7 +354,7 @@ def run_pretrain(*, store_dir: Path, hr_size: int, per_image: int, variant: str,
     save_checkpoint(generator_out, {"kind": "generator", "stage": "srresnet", "model_args": model_args,
                                     "generator": generator.state_dict(), "settings": settings,
                                     "history": history})
-    write_train_log(history, train_log_out)
+    write_history(pd.DataFrame(history), train_log_out)
     finish_resume(resume_dir, snapshots_out)
     return history
 
@@ -374,8 +377,7 @@ def run_gan(*, generator_checkpoint: Path, store_dir: Path, hr_size: int, per_im
     """
     pretrained = load_checkpoint(generator_checkpoint)
     torch.manual_seed(seed + 1)
-    generator = SRResNet(**pretrained["model_args"])
-    generator.load_state_dict(pretrained["generator"])
+    generator = generator_from_checkpoint(pretrained, source=Path(generator_checkpoint))
     generator = generator.to(device).to(memory_format=torch.channels_last)
     discriminator = Discriminator(input_size=hr_size).to(device).to(memory_format=torch.channels_last)
     source = "none (pixel MSE)"
@@ -432,6 +434,6 @@ def run_gan(*, generator_checkpoint: Path, store_dir: Path, hr_size: int, per_im
         {"content": content, "layer": vgg_layer if content == "vgg" else None, "weights": source,
          "feature_scale": feature_scale if content == "vgg" else None},
         indent=2) + "\n")
-    write_train_log(history, train_log_out)
+    write_history(pd.DataFrame(history), train_log_out)
     finish_resume(resume_dir, snapshots_out)
     return history
