@@ -289,9 +289,11 @@ def test_new_training_images_of_the_same_count_retrain(tiny_run: Path, tmp_path:
                          _generator(tiny_run / f"results/tiny/{stage}/generator.pt")), stage
 
 
-def _kill_run(work: Path, target: str, marker: str) -> subprocess.CompletedProcess:
-    """Run the tiny DAG; the ``target`` call (module:function:N) SIGKILLs Snakemake and its jobs."""
-    env = {"SRGAN_TEST_KILL": f"{target}:{work / marker}", "PYTHONPATH": str(REPO / "tests" / "killhook")}
+def _kill_run(work: Path, target: str, marker: str, wildcards: str = "") -> subprocess.CompletedProcess:
+    """Run the tiny DAG; the ``target`` call (module:function:N) SIGKILLs Snakemake and its jobs
+    (counting only calls in jobs with these ``wildcards``, "name=value,...", when given)."""
+    env = {"SRGAN_TEST_KILL": f"{target}:{work / marker}", "SRGAN_TEST_KILL_WILDCARDS": wildcards,
+           "PYTHONPATH": str(REPO / "tests" / "killhook")}
     unlock = run_snakemake(work, "--unlock", "--configfile", str(work / "tiny.yaml"))
     assert unlock.returncode == 0, unlock.stderr[-2000:]
     return run_snakemake(work, "--cores", "2", "--configfile", str(work / "tiny.yaml"),
@@ -304,16 +306,18 @@ def test_kill_9_of_the_pipeline_then_rerun_incomplete_is_exact(tiny_run: Path, t
     work.mkdir()
     copy_config(TINY, work / "tiny.yaml")
     # In the middle of pretraining (after the checkpoint of iteration 4), of SRGAN training, and
-    # of the per-epoch evaluation (after its first snapshot).
+    # of the SRGAN's per-epoch evaluation (after its first snapshot; it cannot start before
+    # train_gan ends, while the SRResNet's may run beside train_gan or before it).
     # Each rerun continues the stage killed by the run before it (its log, read before a later
     # run may replace it, says so).
     logs = work / "results" / "logs"
     resumed_log = {"killed-gan": lambda: next((logs / "pretrain").glob("*.log")),
                    "killed-evaluation": lambda: logs / "tiny" / "train_gan.log"}
-    for target, marker in (("srgan.training:pixel_mse:6", "killed-pretrain"),
-                           ("srgan.training:discriminator_loss:6", "killed-gan"),
-                           ("srgan.evaluate:score_snapshot:2", "killed-evaluation")):
-        killed = _kill_run(work, target, marker)
+    for target, marker, wildcards in (("srgan.training:pixel_mse:6", "killed-pretrain", ""),
+                                      ("srgan.training:discriminator_loss:6", "killed-gan", ""),
+                                      ("srgan.evaluate:score_snapshot:2", "killed-evaluation",
+                                       "stage=srgan")):
+        killed = _kill_run(work, target, marker, wildcards)
         assert killed.returncode == -signal.SIGKILL, (marker, killed.stderr[-3000:])
         assert (work / marker).exists()
         if marker in resumed_log:
