@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --show-failed-logs
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
 dryrun: $(STAMP)
-	$(BIN)/snakemake -n
+	$(BIN)/snakemake -n --show-failed-logs
 
 # Everything the demo made, its shared SRResNet pretraining folder (results/pretrain/<key>/, named
 # by the plan) included, so that the next `make demo` trains from scratch.

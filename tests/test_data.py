@@ -239,3 +239,21 @@ def test_eval_set_is_modcropped_with_matlab_lr(tmp_path: Path) -> None:
     [(name, lr, hr)] = load_eval_set(tmp_path / "eval")
     assert name == "img0" and hr.shape == (36, 52, 3) and lr.shape == (9, 13, 3)
     assert (lr == imresize(hr, 0.25)).all()
+
+
+def test_eval_images_too_small_to_score_are_left_out_with_a_count(tmp_path: Path, caplog) -> None:
+    # Scale 4: the standard protocol crops 4 px per border and SSIM's window is 11, so the
+    # mod-cropped HR needs 19 px a side: 22 (cropped to 20) is enough, 3 and 18 (16) are not.
+    _write_images(tmp_path / "hr", [(22, 40), (3, 3), (18, 40)])
+    with caplog.at_level(logging.WARNING):
+        assert prepare_eval_set(tmp_path / "hr", tmp_path / "eval", scale=4) == 1
+    assert [name for name, _, _ in load_eval_set(tmp_path / "eval")] == ["img0"]
+    assert "left out 2 of 3 images" in caplog.text and "img1.png (3x3)" in caplog.text
+    assert "img2.png (40x18)" in caplog.text
+
+
+def test_an_eval_set_with_no_image_large_enough_is_an_error_naming_them(tmp_path: Path) -> None:
+    _write_images(tmp_path / "hr", [(3, 3)])
+    with pytest.raises(ValueError, match=r"no image of .* is large enough .* img0\.png \(3x3\)"):
+        prepare_eval_set(tmp_path / "hr", tmp_path / "eval", scale=4)
+    assert not (tmp_path / "eval").exists()

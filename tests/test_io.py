@@ -97,3 +97,57 @@ def test_outputs_are_readable_as_the_umask_says(tmp_path: Path, umask_022) -> No
     os.umask(0o077)
     save_png(tmp_path / "private.png", np.zeros((2, 2, 3), dtype=np.uint8))
     assert stat.S_IMODE((tmp_path / "private.png").stat().st_mode) == 0o600
+
+
+def _png_bytes(shape: tuple[int, int] = (40, 40)) -> bytes:
+    import io as _io
+
+    buffer = _io.BytesIO()
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"", "the file is empty (0 bytes)"),
+    (b"just some text, no pixels\n", "not an image file Pillow can decode"),
+    (_png_bytes()[:300], "truncated or corrupt"),  # a download cut short
+    (_png_bytes()[:60] + bytes(200) + _png_bytes()[260:], "truncated or corrupt"),  # bad CRC
+])
+def test_a_faulty_image_file_is_an_error_naming_it(tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "photo.png"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="photo.png") as error:
+        load_rgb(path)
+    assert expected in str(error.value)
+    assert str(path) in str(error.value)
+
+
+def test_an_image_above_the_pixel_limit_fails_before_decoding(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_bytes((50, 40)))
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self) or None)
+    with pytest.raises(ValueError, match=r"bomb\.png is 40x50 = 0 megapixels, more than the limit") as error:
+        load_rgb(path, max_pixels=1999)
+    assert "max_image_pixels" in str(error.value) and not decoded
+    monkeypatch.undo()
+    assert load_rgb(path, max_pixels=2000).shape == (50, 40, 3)
+    assert load_rgb(path, max_pixels=None).shape == (50, 40, 3)
+
+
+def test_pillows_own_bomb_guard_is_replaced_by_ours(tmp_path: Path) -> None:
+    # Pillow raises a DecompressionBombError naming neither file nor setting above 2x its
+    # MAX_IMAGE_PIXELS; the default limit must be ours, and a 400-megapixel header (a PNG that
+    # claims 20000x20000) must give our message, not Pillow's, and allocate nothing.
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    (tmp_path / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                                        + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    with pytest.raises(ValueError, match=r"huge\.png is 20000x20000 = 400 megapixels, more than the limit of 64"):
+        load_rgb(tmp_path / "huge.png")

@@ -65,6 +65,16 @@ def test_presets_plan_downloads_and_every_stage(tmp_path: Path) -> None:
     ({"patches": {"hr_sise": 96}}, "hr_sise"),
     ({"test_sets": ["nope"]}, "nope"),
     ({"device": "tpu"}, "tpu"),
+    # Caught at plan time by srgan.config (tests/test_config.py has one test per check); before,
+    # these passed `snakemake -n` and failed only in the job that needed them.
+    ({"gan": {"vgg_layer": "block1_conv4"}}, "gan.vgg_layer = 'block1_conv4' is not a VGG19 layer"),
+    ({"datasets": {"tiny_train": {"source": "skimage", "images": ["chelsae"]},
+                   "tiny_test": {"source": "skimage", "images": ["astronaut"]}}},
+     "datasets.tiny_train.images names ['chelsae']"),
+    ({"datasets": {"tiny_train": {"source": "folder", "path": "no/such/folder"},
+                   "tiny_test": {"source": "skimage", "images": ["astronaut"]}}},
+     "datasets.tiny_train.path = 'no/such/folder': no such folder"),
+    ({"pretrain": {"batch_size": 64}}, "pretrain.batch_size = 64 is more than the 16 training crops"),
 ])
 def test_bad_config_is_a_clear_error(tmp_path: Path, edit: dict, message: str) -> None:
     config = yaml.safe_load((REPO / TINY).read_text())
@@ -78,6 +88,16 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, edit: dict, message: str) -
     result = run_snakemake(tmp_path, "-n", "--configfile", str(path))
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+
+
+def test_a_yaml_error_in_the_embedded_config_names_the_file_and_line(tmp_path: Path) -> None:
+    text = (REPO / "config.yaml").read_text().replace("scale: 4", "scale: [4", 1)
+    (tmp_path / "config.yaml").write_text(text)
+    line = next(n for n, row in enumerate(text.splitlines(), start=1) if row.startswith("scale: [4"))
+    result = run_snakemake(tmp_path, "-n")
+    assert result.returncode != 0
+    assert re.search(rf"config\.yaml:\d+:\d+: YAML syntax error: .* starts at line {line}, column 8",
+                     result.stdout + result.stderr), result.stdout[-2000:]
 
 
 def _edited(config_path: Path, target: Path, **edits: dict) -> Path:

@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
 EXIF_ORIENTATION = 0x0112
+# Largest image (in pixels) decoded from a user's files unless the config says otherwise: 16x
+# DIV2K's largest (2040x2040) and above any benchmark image, yet far below what exhausts memory
+# (a 400-megapixel RGB image needs 1.2 GB as uint8 and about 10 GB in our float steps).
+# Pillow's own guard (DecompressionBombError at 179 MP) names no file and no setting.
+MAX_PIXELS_DEFAULT = 64_000_000
+
+# Pillow's global bomb check is replaced by ours (per call, with the file and the config key).
+Image.MAX_IMAGE_PIXELS = None
 
 
 def current_umask() -> int:
@@ -89,15 +97,34 @@ def upright(image: Image.Image, *, name: str = "image") -> Image.Image:
     return ImageOps.exif_transpose(image)
 
 
-def load_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Load an image file as uint8 HxWx3 RGB; unreadable files raise ValueError naming the file."""
+def load_rgb(path: str | os.PathLike, *, max_pixels: int | None = MAX_PIXELS_DEFAULT,
+             name: str | None = None) -> np.ndarray:
+    """Load an image file as uint8 HxWx3 RGB.
+
+    Every fault raises ValueError naming the file (``name``, when the file is a temporary copy,
+    e.g. an archive's entry): missing, empty, not an image, truncated or corrupt, and images of
+    more than ``max_pixels`` pixels (checked from the header, before any pixel is decoded; None:
+    no limit, for the pipeline's own files).
+    """
     path = Path(path)
+    shown = name or str(path)
     try:
+        if path.stat().st_size == 0:
+            raise ValueError(f"cannot read image {shown}: the file is empty (0 bytes)")
         with Image.open(path) as image:
+            width, height = image.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ValueError(
+                    f"image {shown} is {width}x{height} = {width * height / 1e6:.0f} megapixels, more "
+                    f"than the limit of {max_pixels / 1e6:.0f} (config key max_image_pixels, which "
+                    f"guards against decompression bombs); raise it if you trust this image")
             image.load()
             return np.asarray(to_rgb(upright(image, name=path.name), name=path.name), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from error
+    except UnidentifiedImageError as error:
+        raise ValueError(f"cannot read image {shown}: not an image file Pillow can decode "
+                         f"({', '.join(IMAGE_SUFFIXES)})") from error
+    except (OSError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ValueError(f"cannot read image {shown}: truncated or corrupt ({error})") from error
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> None:

@@ -52,7 +52,7 @@ def write_image_store(hr_paths: list[Path], out_dir: Path, *, scale: int) -> int
     with atomic_dir(out_dir) as tmp:
         with open(tmp / "hr.bin", "wb") as hr_file, open(tmp / "lr.bin", "wb") as lr_file:
             for path in tqdm(hr_paths, desc="image store", unit="img", file=sys.stderr, mininterval=5):
-                hr = load_rgb(path)
+                hr = load_rgb(path, max_pixels=None)  # the pipeline's own PNGs, checked on the way in
                 if min(hr.shape[:2]) < scale:  # no LR pixel at all: it can never give a crop
                     too_small.append(path.name)
                     continue
@@ -281,21 +281,42 @@ class Prefetcher:
         self.close()
 
 
+def min_eval_side(scale: int) -> int:
+    """The smallest HR side that both metric protocols can score: the standard protocol crops
+    ``scale`` pixels from each border, and SSIM's Gaussian window is 11 pixels wide."""
+    return 2 * scale + 11
+
+
 def prepare_eval_set(hr_dir: Path, out_dir: Path, *, scale: int) -> int:
-    """Write ``out_dir/HR`` (mod-cropped) and ``out_dir/LR`` (MATLAB bicubic 1/scale) PNG pairs."""
+    """Write ``out_dir/HR`` (mod-cropped) and ``out_dir/LR`` (MATLAB bicubic 1/scale) PNG pairs;
+    return their count. Images too small to score (:func:`min_eval_side`) are left out with one
+    warning that names and counts them; a set left with none is an error."""
     files = list_images(hr_dir)
     if not files:
         raise ValueError(f"evaluation folder {hr_dir} holds no images")
+    too_small, kept = [], 0
     with atomic_dir(out_dir) as tmp:
         for path in files:
-            hr = modcrop(load_rgb(path), scale)
+            image = load_rgb(path, max_pixels=None)  # the pipeline's own PNGs, checked on the way in
+            if min(side // scale * scale for side in image.shape[:2]) < min_eval_side(scale):
+                too_small.append(f"{path.name} ({image.shape[1]}x{image.shape[0]})")
+                continue
+            hr = modcrop(image, scale)
             save_png(tmp / "HR" / f"{path.stem}.png", hr)
             save_png(tmp / "LR" / f"{path.stem}.png", imresize(hr, 1 / scale))
-    return len(files)
+            kept += 1
+        if not kept:
+            raise ValueError(f"no image of {hr_dir} is large enough to evaluate at scale {scale} "
+                             f"(at least {min_eval_side(scale)} pixels a side): {', '.join(too_small)}")
+    if too_small:
+        log.warning("left out %d of %d images of %s smaller than %d pixels a side, too small to "
+                    "score at scale %d: %s", len(too_small), len(files), hr_dir,
+                    min_eval_side(scale), scale, ", ".join(too_small[:10]))
+    return kept
 
 
 def load_eval_set(folder: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, LR, HR) uint8 RGB triples of a folder written by :func:`prepare_eval_set`."""
     folder = Path(folder)
-    return [(path.stem, load_rgb(folder / "LR" / path.name), load_rgb(path))
+    return [(path.stem, load_rgb(folder / "LR" / path.name, max_pixels=None), load_rgb(path, max_pixels=None))
             for path in list_images(folder / "HR")]

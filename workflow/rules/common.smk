@@ -17,6 +17,8 @@ import json
 
 from snakemake.utils import validate
 
+from srgan.config import check_experiments
+
 
 SCHEMA = "../schemas/config.schema.yaml"
 DATA_BASE_MB, DATA_BYTES_PER_PIXEL = 1000, 120
@@ -33,23 +35,6 @@ def deep_merge(base, overrides):
         else:
             merged[key] = copy.deepcopy(value)
     return merged
-
-
-def check_experiment(name, cfg):
-    known = set(cfg["datasets"])
-    for key in ("train_set", "test_sets", "val_sets"):
-        names = cfg[key] if isinstance(cfg[key], list) else [cfg[key]]
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise ValueError(
-                f"experiment {name!r}: config key {key!r} names {unknown}, which are not in "
-                f"datasets: {sorted(known)}"
-            )
-    if cfg["patches"]["hr_size"] % cfg["scale"]:
-        raise ValueError(
-            f"experiment {name!r}: patches.hr_size {cfg['patches']['hr_size']} is not a multiple "
-            f"of scale {cfg['scale']}"
-        )
 
 
 def canonical(value):
@@ -73,8 +58,8 @@ def load_experiments(config):
         cfg["experiment"] = name
         cfg.pop("experiments", None)
         validate(cfg, schema=SCHEMA, set_default=True)
-        check_experiment(name, cfg)
         experiments[name] = canonical(cfg)
+    check_experiments(experiments)  # what the schema cannot see, before any job runs
     return experiments
 
 
@@ -137,14 +122,20 @@ def exp_param(*keys):
 
 
 def job_config(wildcards):
-    """The config of a job's experiment (or of the first experiment sharing its pretraining)."""
+    """The config of a job's experiment (or of the first experiment sharing its pretraining,
+    its image store, or, for a dataset's job, the first experiment)."""
     if "pretrain" in wildcards.keys():
         return PRETRAINS[wildcards.pretrain]
-    return EXPERIMENTS[wildcards.exp]
+    if "store" in wildcards.keys():
+        return STORES[wildcards.store]
+    if "exp" in wildcards.keys():
+        return EXPERIMENTS[wildcards.exp]
+    return next(iter(EXPERIMENTS.values()))
 
 
 def get_run_settings(wildcards, threads):
-    """How a job runs (threads, device, compile, checkpoint cadence), never what it produces.
+    """How a job runs (threads, device, compile, checkpoint cadence, evaluation tile, image size
+    limit), never what it produces.
 
     A params function that takes ``threads`` is, to Snakemake, derived from the job's resources,
     and such params are not rerun triggers: editing these keys reruns nothing, while every other
@@ -156,6 +147,8 @@ def get_run_settings(wildcards, threads):
         "device": cfg["device"],
         "compile": cfg["compile"],
         "checkpoint_every": cfg["checkpoint_every"],
+        "tile": cfg["tile"],
+        "max_image_pixels": cfg["max_image_pixels"],
     }
 
 

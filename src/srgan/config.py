@@ -1,0 +1,224 @@
+"""Checks of a whole config that the schema cannot express, run when Snakemake plans.
+
+The JSON schema (workflow/schemas/config.schema.yaml) checks each key on its own. What depends
+on several keys, or on the file system (a folder that must hold images, a skimage name, the
+number of training crops against the batch size), is checked here, before any job runs: a
+reproduction that fails after a day of pretraining because of a typo in the GAN's settings has
+lost that day. Every problem names the key, the value and what is allowed, and all problems of
+a config are reported together.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+from PIL import Image
+
+from srgan.io import list_images
+
+# VGG19's layers, Keras-style (convolutions per block: 2, 2, 4, 4, 4). Spelled out rather than
+# imported from srgan.models, which imports torch: planning a run must not take seconds (a test
+# checks that the two agree).
+VGG19_LAYERS = [f"block{block}_conv{conv}" for block, convs in enumerate((2, 2, 4, 4, 4), start=1)
+                for conv in range(1, convs + 1)]
+
+# LR crops need this many pixels a side. With fewer, even the centre pixel's 9x9 window of the
+# generator's first convolution is mostly zero padding (at 6 px: 36 of its 81 taps see the
+# image), so training would fit borders rather than images. The paper's crops are 24 px.
+MIN_LR_CROP = 8
+
+# Images in the registry's datasets (their published counts), for the batch-size checks before
+# anything is downloaded.
+REGISTRY_IMAGE_COUNTS = {"DIV2K_train": 800, "DIV2K_valid": 100, "Set5": 5, "Set14": 14,
+                         "B100": 100, "Urban100": 100}
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message lists every problem found."""
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Parse a YAML config, naming the file, line and column of a syntax error (Snakemake's own
+    message names neither)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(error, "problem", None) or str(error)
+        context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+        if context and start is not None:  # an unclosed bracket is found where the next key starts
+            context = f"{context} that starts at line {start.line + 1}, column {start.column + 1}"
+        raise ConfigError(f"{where}: YAML syntax error: {problem}"
+                          + (f" ({context})" if context else "")) from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys, got a YAML {type(data).__name__}")
+    return data or {}
+
+
+def folder_images(path: str, *, min_side: int = 0) -> tuple[int, int]:
+    """(images in the folder, those of them at least ``min_side`` pixels a side), from the image
+    headers only; unreadable files count as images (loading them names the fault)."""
+    files = list_images(Path(path))
+    large = 0
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                large += min(image.size) >= min_side
+        except (OSError, SyntaxError, ValueError):
+            large += 1
+    return len(files), large
+
+
+# skimage.data functions that return no single photograph (paths, sets, stereo pairs, volumes).
+SKIMAGE_NOT_IMAGES = {"data_dir", "download_all", "file_hash", "lbp_frontal_face_cascade_filename",
+                      "lfw_subset", "stereo_motorcycle", "cells3d", "binary_blobs", "kidney",
+                      "nickel_solidification", "protein_transport", "brain", "vortex"}
+
+
+def skimage_image_names() -> set[str]:
+    """The names that source ``skimage`` accepts: the photographs among ``skimage.data``'s
+    functions (imported only here: scikit-image takes a second to import)."""
+    import skimage.data
+
+    return {name for name in skimage.data.__all__ if name not in SKIMAGE_NOT_IMAGES
+            and callable(getattr(skimage.data, name, None))}
+
+
+def dataset_problems(name: str, spec: Mapping) -> list[str]:
+    """What is wrong with one dataset's source, from the config and the file system."""
+    key, source = f"datasets.{name}", spec["source"]
+    if source == "skimage":
+        known = skimage_image_names()
+        unknown = [image for image in spec["images"] if image not in known]
+        return [f"{key}.images names {unknown}, which skimage.data does not ship; it has "
+                f"{sorted(known)}"] if unknown else []
+    if source == "folder":
+        folder = Path(spec["path"])
+        if not folder.is_dir():
+            return [f"{key}.path = {spec['path']!r}: no such folder (relative paths start at "
+                    f"{Path.cwd()})"]
+        if not list_images(folder):
+            return [f"{key}.path = {spec['path']!r}: the folder holds no images (png, jpg, jpeg, "
+                    f"bmp, tif, tiff, ppm)"]
+        return []
+    if source == "registry" and spec["name"] not in REGISTRY_IMAGE_COUNTS:
+        return [f"{key}.name = {spec['name']!r} is not in the registry; it has "
+                f"{sorted(REGISTRY_IMAGE_COUNTS)}"]
+    return []
+
+
+def training_images(spec: Mapping, *, hr_size: int) -> int | None:
+    """How many training images give crops of ``hr_size``, where that is known before the data
+    is prepared (None for a folder whose headers are unreadable, for instance)."""
+    if spec["source"] == "skimage":
+        return len(spec["images"])
+    if spec["source"] == "folder":
+        if not Path(spec["path"]).is_dir():
+            return None
+        return folder_images(spec["path"], min_side=hr_size)[1]
+    return REGISTRY_IMAGE_COUNTS.get(spec["name"])
+
+
+def stage_problems(stage: str, train: Mapping, *, crops_per_epoch: int | None) -> list[str]:
+    """Batch size, iteration counts and lr steps of one training stage (``pretrain`` or ``gan``)."""
+    problems = []
+    batch = train["batch_size"]
+    if crops_per_epoch is not None and batch > crops_per_epoch:
+        problems.append(f"{stage}.batch_size = {batch} is more than the {crops_per_epoch} training "
+                        f"crops of an epoch (training images x patches.per_image); lower it or "
+                        f"raise patches.per_image")
+    iterations = train.get("iterations")
+    if iterations is None and crops_per_epoch:
+        iterations = train["epochs"] * (crops_per_epoch // batch)
+    if iterations and train.get("eval_every") and train["eval_every"] > iterations:
+        problems.append(f"{stage}.eval_every = {train['eval_every']} is more than the stage's "
+                        f"{iterations} iterations: there would be one snapshot only")
+    if train.get("lr_step_iterations") and iterations and train["lr_step_iterations"] >= iterations:
+        problems.append(f"{stage}.lr_step_iterations = {train['lr_step_iterations']} is not below "
+                        f"the stage's {iterations} iterations, so the lr would never be stepped")
+    if train.get("lr_step_epochs") and train.get("iterations") is None \
+            and train["lr_step_epochs"] >= train["epochs"]:
+        problems.append(f"{stage}.lr_step_epochs = {train['lr_step_epochs']} is not below "
+                        f"{stage}.epochs = {train['epochs']}, so the lr would never be stepped")
+    return problems
+
+
+def stage_epochs(train: Mapping, *, crops_per_epoch: int | None) -> float | None:
+    """A stage's length in epochs (fractional when set by iterations), when it can be known."""
+    if train.get("iterations") is None:
+        return float(train["epochs"])
+    if not crops_per_epoch or crops_per_epoch < train["batch_size"]:
+        return None
+    return train["iterations"] / (crops_per_epoch // train["batch_size"])
+
+
+def epoch_list_problems(epochs: list[int], lengths: Mapping[str, float | None]) -> list[str]:
+    """``plots.progress_epochs``: every entry must be an epoch that some stage reaches (counted
+    from the end when negative); 0 is no epoch."""
+    known = [length for length in lengths.values() if length is not None]
+    if not known:
+        return []
+    longest = max(known)
+    bad = [epoch for epoch in epochs if epoch == 0 or abs(epoch) > math.ceil(longest)]
+    if not bad:
+        return []
+    stages = ", ".join(f"{stage} {length:g}" for stage, length in lengths.items() if length is not None)
+    return [f"plots.progress_epochs = {epochs}: {bad} fall outside the training length (epochs: "
+            f"{stages}); use 1..{math.ceil(longest)}, or -1 for the last"]
+
+
+def experiment_problems(cfg: Mapping) -> list[str]:
+    """Every problem of one experiment's (schema-valid, defaults filled) config."""
+    problems = []
+    known = set(cfg["datasets"])
+    for key in ("train_set", "test_sets", "val_sets"):
+        names = cfg[key] if isinstance(cfg[key], list) else [cfg[key]]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            problems.append(f"{key} names {unknown}, which are not in datasets: {sorted(known)}")
+    scale, hr_size = cfg["scale"], cfg["patches"]["hr_size"]
+    if hr_size % scale:
+        problems.append(f"patches.hr_size = {hr_size} is not a multiple of scale = {scale}")
+    elif hr_size // scale < MIN_LR_CROP:
+        problems.append(f"patches.hr_size = {hr_size} with scale = {scale} gives {hr_size // scale}"
+                        f"-pixel LR crops; the generator needs at least {MIN_LR_CROP} (hr_size >= "
+                        f"{MIN_LR_CROP * scale} at this scale)")
+    if cfg["gan"]["content"] == "vgg" and cfg["gan"]["vgg_layer"] not in VGG19_LAYERS:
+        problems.append(f"gan.vgg_layer = {cfg['gan']['vgg_layer']!r} is not a VGG19 layer; it has "
+                        f"{', '.join(VGG19_LAYERS)}")
+    if cfg["train_set"] in known:
+        images = training_images(cfg["datasets"][cfg["train_set"]], hr_size=hr_size)
+        crops = None if images is None else images * cfg["patches"]["per_image"]
+        if images == 0:
+            problems.append(f"train_set {cfg['train_set']!r} has no image of at least "
+                            f"{hr_size}x{hr_size} pixels (patches.hr_size)")
+        else:
+            problems += stage_problems("pretrain", cfg["pretrain"], crops_per_epoch=crops)
+            problems += stage_problems("gan", cfg["gan"], crops_per_epoch=crops)
+            problems += epoch_list_problems(cfg["plots"]["progress_epochs"], {
+                "pretrain": stage_epochs(cfg["pretrain"], crops_per_epoch=crops),
+                "gan": stage_epochs(cfg["gan"], crops_per_epoch=crops)})
+    return problems
+
+
+def check_experiments(experiments: Mapping[str, Mapping]) -> None:
+    """Raise ConfigError listing every problem of every experiment, and of the datasets they use
+    (each dataset checked once)."""
+    problems = []
+    used = {}
+    for name, cfg in experiments.items():
+        problems += [f"experiment {name!r}: {problem}" for problem in experiment_problems(cfg)]
+        for dataset in [cfg["train_set"], *cfg["test_sets"], *cfg["val_sets"]]:
+            if dataset in cfg["datasets"]:
+                used.setdefault(dataset, cfg["datasets"][dataset])
+    for dataset, spec in used.items():
+        problems += dataset_problems(dataset, spec)
+    if problems:
+        raise ConfigError("the config cannot run:\n" + "\n".join(f"  - {p}" for p in problems))
