@@ -11,20 +11,60 @@ from PIL import Image
 
 from conftest import CreatesAFile
 from srgan.checkpoint import save_checkpoint
-from srgan.cli import main, upscale_tiled
+from srgan.cli import main
 from srgan.evaluate import super_resolve
-from srgan.models import SRResNet
+from srgan.io import load_rgb
+from srgan.models import SRResNet, receptive_radius
 
 
-def test_tiles_match_the_whole_image() -> None:
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> tuple[Path, SRResNet]:
+    """A 2-block generator checkpoint with non-trivial BN running statistics, and that generator."""
     torch.manual_seed(0)
-    generator = SRResNet(num_blocks=1).eval()
+    generator = SRResNet(num_blocks=2, channels=16)
+    with torch.no_grad():
+        for _ in range(3):  # train-mode forwards move the BN running statistics off the identity
+            generator(torch.rand(2, 3, 12, 12))
+    save_checkpoint(tmp_path / "g.pt", {"kind": "generator", "generator": generator.state_dict(),
+                                        "model_args": {"num_blocks": 2, "channels": 16,
+                                                       "upsample": "pixelshuffle", "scale": 4}})
+    return tmp_path / "g.pt", generator.eval()
+
+
+def upscale(tmp_path: Path, lr: np.ndarray, checkpoint: Path, *flags: str) -> np.ndarray:
+    Image.fromarray(lr).save(tmp_path / "in.png")
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"),
+                 "--checkpoint", str(checkpoint), "--device", "cpu", *flags]) == 0
+    return load_rgb(tmp_path / "out.png")
+
+
+def test_cli_tiles_equal_whole_image_inference(tmp_path: Path, checkpoint, capsys) -> None:
+    path, generator = checkpoint
     lr = np.random.default_rng(0).integers(0, 256, (37, 45, 3), dtype=np.uint8)
-    whole = super_resolve(generator, lr, device=torch.device("cpu"))
-    tiled = upscale_tiled(generator, lr, scale=4, device=torch.device("cpu"), tile=16, overlap=16)
+    whole = super_resolve(generator, lr, device=torch.device("cpu"))  # tile=0
+    tiled = upscale(tmp_path, lr, path, "--tile", "8")
     assert tiled.shape == whole.shape == (148, 180, 3)
-    # The overlap covers the receptive field: only float summation order can differ.
-    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
+    # The default overlap is the receptive radius: only float summation order can differ, which
+    # flips at most a rounding tie.
+    levels = np.abs(tiled.astype(int) - whole.astype(int))
+    assert levels.max() <= 1 and (levels > 0).mean() <= 1e-3
+    assert f"tile 8, overlap {receptive_radius(generator)}" in capsys.readouterr().err
+    assert np.array_equal(upscale(tmp_path, lr, path, "--tile", "0"), whole)
+    # --overlap reaches the tiler: without any, tile seams differ from the whole image.
+    seams = upscale(tmp_path, lr, path, "--tile", "8", "--overlap", "0")
+    assert np.abs(seams.astype(int) - whole.astype(int)).max() > 1
+
+
+@pytest.mark.parametrize("flag, message", [("--tile", "--tile must be >= 0 (0: whole image), got -1"),
+                                           ("--overlap", "--overlap must be >= 0, got -1")])
+def test_cli_rejects_negative_tiling(tmp_path: Path, checkpoint, capsys, flag, message) -> None:
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "in.png")
+    with pytest.raises(SystemExit) as raised:
+        main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"),
+              "--checkpoint", str(checkpoint[0]), "--device", "cpu", flag, "-1"])
+    assert raised.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_cli_upscales_with_a_checkpoint(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Registry downloads: resumable, verified fetches and safe extraction, against a loopback server.
+"""srgan.download: resumable, verified fetches against a loopback server, and registry datasets
+fetched through it (download, extract, manifest).
 
 No test touches the internet. Each starts its own HTTP server on 127.0.0.1 that serves bytes or
 archives built here, inside tmp_path, from the offline images in ../shared/data (see its README),
@@ -21,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from srgan import datasets
-from srgan.datasets import (ARCHIVES, REGISTRY, Archive, ChecksumError, DatasetEntry, DownloadError,
-                            download, fetch_dataset, prepare_dataset, safe_extract)
+import srgan.download as downloader
+from srgan.datasets import fetch_dataset, prepare_dataset
+from srgan.download import ChecksumError, DownloadError, download
 from srgan.io import file_hash, load_rgb
+from srgan.registry import ARCHIVES, REGISTRY, Archive
 
 SHARED_DATA = Path(os.environ.get("SRGAN_SHARED_DATA",
                                   Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -94,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
 def server(request, monkeypatch) -> Server:
     for key in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.setattr(datasets, "BACKOFF_BASE_S", 0.0)
+    monkeypatch.setattr(downloader, "BACKOFF_BASE_S", 0.0)  # the module that reads it
     state = Server()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
@@ -158,22 +160,6 @@ def manifest_rows(path: Path) -> dict[str, list[str]]:
     lines = path.read_text().splitlines()
     assert lines[0] == "name\twidth\theight\tsha256"
     return {row.split("\t")[0]: row.split("\t")[1:] for row in lines[1:]}
-
-
-# --- the registry --------------------------------------------------------------------------------
-
-def test_registry_matches_design() -> None:
-    assert set(REGISTRY) == {"DIV2K_train", "DIV2K_valid", "Set5", "Set14", "B100", "Urban100"}
-    assert all(entry.archive in ARCHIVES for entry in REGISTRY.values())
-    assert REGISTRY["B100"] == DatasetEntry("benchmark", "benchmark/B100/HR")
-    assert ARCHIVES["div2k_train_hr"].size == 3_530_603_713
-    assert ARCHIVES["benchmark"].md5 == "4ace41d33c2384b97e6b320cd0afd6ba"
-    names = [archive.filename for archive in ARCHIVES.values()]
-    assert len(set(names)) == len(names)  # they share download_dir
-    with pytest.raises(ValueError, match="exactly one of sha256= or md5="):
-        Archive(url="http://x/a.zip", kind="zip")
-    with pytest.raises(ValueError, match=r"archive kind 'rar'.*expected one of"):
-        Archive(url="http://x/a.rar", md5="0" * 32, kind="rar")
 
 
 # --- download ------------------------------------------------------------------------------------
@@ -316,105 +302,3 @@ def test_corrupted_archive_leaves_no_dataset(server: Server, shared: Path, tmp_p
                       progress=False)
     assert not out.exists()
     assert [path.name for path in (tmp_path / "dl").iterdir()] == ["DIV2K_valid_HR.zip.lock"]
-
-
-def test_unknown_dataset_lists_names(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"unknown dataset 'T91'.*\['B100', 'DIV2K_train'"):
-        fetch_dataset("T91", out_dir=tmp_path / "HR", manifest=tmp_path / "M", download_dir=tmp_path)
-    assert list(tmp_path.iterdir()) == []
-
-
-# --- safe_extract --------------------------------------------------------------------------------
-
-def _png_bytes() -> bytes:
-    from PIL import Image
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 4), (10, 20, 30)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _tar(path: Path, entries: list[tuple[str, str]]) -> Path:
-    """entries: (name, "file" | "symlink" | "hardlink" | "fifo"); files hold a tiny PNG."""
-    png = _png_bytes()
-    with tarfile.open(path, "w") as tar:
-        for name, kind in entries:
-            info = tarfile.TarInfo(name)
-            if kind == "file":
-                info.size = len(png)
-                tar.addfile(info, io.BytesIO(png))
-                continue
-            info.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
-                         "fifo": tarfile.FIFOTYPE}[kind]
-            info.linkname = "/etc/passwd"
-            tar.addfile(info)
-    return path
-
-
-def _zip(path: Path, entries: list[tuple[str, str]]) -> Path:
-    png = _png_bytes()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, kind in entries:
-            info = zipfile.ZipInfo(name)
-            if kind == "symlink":
-                info.external_attr = (0o120777 << 16)
-                archive.writestr(info, "/etc/passwd")
-            else:
-                archive.writestr(info, png)
-    return path
-
-
-GOOD = ("benchmark/Set5/HR/a.png", "file")
-
-
-@pytest.mark.parametrize(("kind", "bad", "why"), [
-    ("tar", ("benchmark/Set5/HR/../../../../evil.png", "file"), "'..' component"),
-    ("tar", ("../evil.png", "file"), "'..' component"),
-    ("tar", ("ABS", "file"), "absolute path"),
-    ("tar", ("benchmark/Set5/HR/link.png", "symlink"), "symlink entry"),
-    ("tar", ("benchmark/Set5/HR/hard.png", "hardlink"), "hardlink entry"),
-    ("tar", ("benchmark/Set5/HR/pipe.png", "fifo"), "device entry"),
-    ("zip", ("../evil.png", "file"), "'..' component"),
-    ("zip", ("ABS", "file"), "absolute path"),
-    ("zip", ("benchmark/Set5/HR/link.png", "symlink"), "symlink entry"),
-])
-def test_unsafe_entries_are_rejected_before_writing(tmp_path: Path, kind: str, bad: tuple[str, str],
-                                                    why: str) -> None:
-    absolute = tmp_path / "abs" / "evil.png"
-    bad = (str(absolute) if bad[0] == "ABS" else bad[0], bad[1])
-    root = tmp_path / "a" / "b"
-    root.mkdir(parents=True)
-    archive = (_tar if kind == "tar" else _zip)(tmp_path / f"x.{kind}", [GOOD, bad])
-    with pytest.raises(ValueError, match=rf"unsafe entry '{re.escape(bad[0])}' \({why}\)"):
-        safe_extract(archive, "benchmark/Set5/HR", root / "HR", kind=kind)
-    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
-    assert written == ["a", "a/b", f"x.{kind}"]
-
-
-def test_tar_gz_extracts_only_direct_images_of_member(tmp_path: Path) -> None:
-    png = _png_bytes()
-    with tarfile.open(tmp_path / "x.tar.gz", "w:gz") as tar:
-        for name in ("./Set5_HR/a.png", "Set5_HR/notes.txt", "Set5_HR/sub/b.png", "other/c.png"):
-            info = tarfile.TarInfo(name)
-            info.size = len(png)
-            tar.addfile(info, io.BytesIO(png))
-    assert safe_extract(tmp_path / "x.tar.gz", "Set5_HR/", tmp_path / "HR", kind="tar.gz") == 1
-    assert [p.name for p in (tmp_path / "HR").iterdir()] == ["a.png"]
-
-
-def test_no_images_under_member_lists_top_folders(tmp_path: Path) -> None:
-    archive = _tar(tmp_path / "x.tar", [("benchmark/Set5/LR_bicubic/X4/ax4.png", "file"),
-                                        ("other/b.png", "file")])
-    with pytest.raises(ValueError, match=r"no images under 'benchmark/Set5/HR'.*\['benchmark', 'other'\]"):
-        safe_extract(archive, "benchmark/Set5/HR", tmp_path / "HR", kind="tar")
-    with pytest.raises(ValueError, match=r"archive kind 'rar'; expected one of"):
-        safe_extract(archive, "benchmark/Set5/HR", tmp_path / "HR", kind="rar")
-    assert not (tmp_path / "HR").exists()
-
-
-def test_images_sharing_a_name_in_an_archive_are_an_error_naming_both(tmp_path: Path) -> None:
-    archive = _tar(tmp_path / "x.tar", [("benchmark/Set5/HR/img.png", "file"),
-                                        ("benchmark/Set5/HR/img.bmp", "file")])
-    with pytest.raises(ValueError, match=r"images benchmark/Set5/HR/img\.png and benchmark/Set5/HR/img\.bmp "
-                                         r"would both be stored as img\.png; nothing extracted"):
-        safe_extract(archive, "benchmark/Set5/HR", tmp_path / "HR", kind="tar")
-    assert not (tmp_path / "HR").exists()

@@ -1,5 +1,5 @@
-"""srgan.evaluate: the per-epoch evaluation stage (snapshots scored on validation sets) and safe
-generator loading."""
+"""srgan.evaluate: tiled super-resolution, the per-epoch evaluation stage (snapshots scored on
+validation sets) and safe generator loading."""
 
 from __future__ import annotations
 
@@ -11,15 +11,123 @@ import pytest
 import torch
 from PIL import Image
 
-from srgan import metrics
+from srgan import evaluate, metrics
 from srgan.checkpoint import CheckpointError, save_checkpoint
-from srgan.evaluate import (load_generator, load_val_sets, score_snapshots, super_resolve,
-                            write_progress)
+from srgan.evaluate import (generator_predictor, load_generator, load_val_sets, score_snapshots,
+                            super_resolve, super_resolve_float, tile_spans, write_progress)
 from conftest import write_random_store
+from srgan.models import SRResNet, receptive_radius
 from srgan.patches import prepare_eval_set
 from srgan.training import run_pretrain
 
 CPU = torch.device("cpu")
+
+
+# --- tiled super-resolution ---------------------------------------------------------------------
+
+
+def trained_bn_generator(*, num_blocks: int = 3, upsample: str = "pixelshuffle", channels: int = 32,
+                         seed: int = 0) -> SRResNet:
+    """A random-init generator whose BN running statistics are not the identity (a few train-mode
+    forwards), returned in eval mode, as a trained one would be evaluated."""
+    torch.manual_seed(seed)
+    generator = SRResNet(num_blocks=num_blocks, upsample=upsample, channels=channels)
+    with torch.no_grad():
+        for _ in range(3):
+            generator(torch.rand(2, 3, 12, 12) * 0.8 + 0.1)
+    bn = generator.trunk[-1]
+    assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
+    return generator.eval()
+
+
+def random_lr(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (*shape, 3), dtype=np.uint8)
+
+
+def test_tile_spans_keep_every_pixel_once_and_read_the_overlap() -> None:
+    assert tile_spans(20, tile=8, overlap=3) == [(0, 8, 0, 11), (8, 16, 5, 19), (16, 20, 13, 20)]
+    assert tile_spans(5, tile=8, overlap=3) == [(0, 5, 0, 5)]
+
+
+@pytest.mark.parametrize("upsample", ["pixelshuffle", "nearest"])
+def test_tiles_equal_the_whole_image(upsample: str) -> None:
+    generator = trained_bn_generator(upsample=upsample)
+    lr = random_lr((37, 29))  # neither side a multiple of the tile
+    whole = super_resolve_float(generator, lr, device=CPU)
+    tiled = super_resolve_float(generator, lr, device=CPU, tile=8)
+    assert tiled.shape == whole.shape == (148, 116, 3) and tiled.dtype == np.float32
+    assert whole.std() > 1e-3  # not a flat image, where tiling could not go wrong
+    # The overlap covers the receptive field: only float summation order differs.
+    assert np.abs(tiled - whole).max() <= 1e-5
+    whole_u8 = super_resolve(generator, lr, device=CPU)
+    tiled_u8 = super_resolve(generator, lr, device=CPU, tile=8)
+    assert tiled_u8.dtype == np.uint8
+    levels = np.abs(tiled_u8.astype(int) - whole_u8.astype(int))
+    assert levels.max() <= 1 and (levels > 0).mean() <= 1e-3  # at most a rounding tie flips
+
+
+def test_the_overlap_must_cover_the_receptive_field() -> None:
+    generator = trained_bn_generator()
+    radius = receptive_radius(generator)
+    lr = random_lr((37, 29))
+    whole = super_resolve_float(generator, lr, device=CPU)
+    for overlap in (0, radius // 2):
+        tiled = super_resolve_float(generator, lr, device=CPU, tile=8, overlap=overlap)
+        assert np.abs(tiled - whole).max() > 1e-3, overlap
+    # Sharp at the radius itself, which float32 noise would blur: in float64 the default overlap
+    # is exact and one pixel less is not.
+    generator = trained_bn_generator(num_blocks=2, channels=8).double()
+    radius = receptive_radius(generator)
+    whole = super_resolve_float(generator, lr, device=CPU)
+    assert np.abs(super_resolve_float(generator, lr, device=CPU, tile=8) - whole).max() <= 1e-9
+    short = super_resolve_float(generator, lr, device=CPU, tile=8, overlap=radius - 1)
+    assert np.abs(short - whole).max() > 1e-7
+
+
+def test_the_network_never_sees_more_than_a_tile() -> None:
+    generator = trained_bn_generator(num_blocks=2, channels=8)
+    overlap = receptive_radius(generator)  # 12
+    seen = []
+    generator.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    lr = random_lr((90, 75))  # much larger than a tile with its overlap (8 + 2 * 12 = 32)
+    sr = super_resolve(generator, lr, device=CPU, tile=8)
+    assert sr.shape == (360, 300, 3)
+    assert len(seen) == 12 * 10  # ceil(90 / 8) x ceil(75 / 8) tiles
+    assert max(max(shape) for shape in seen) == 8 + 2 * overlap
+    seen.clear()
+    super_resolve(generator, lr, device=CPU)  # tile=0: one whole-image pass
+    assert seen == [(90, 75)]
+
+
+def test_inference_runs_in_eval_mode_and_restores_the_mode() -> None:
+    generator = trained_bn_generator(num_blocks=1, channels=8).train()
+    stats = generator.trunk[-1].running_mean.clone()
+    lr = random_lr((20, 17))
+    tiled = super_resolve_float(generator, lr, device=CPU, tile=8)
+    assert generator.training and all(m.training for m in generator.modules())
+    assert torch.equal(generator.trunk[-1].running_mean, stats)  # BN ran on its running statistics
+    assert np.abs(tiled - super_resolve_float(generator.eval(), lr, device=CPU)).max() <= 1e-5
+
+
+def test_bad_tiling_arguments_are_named() -> None:
+    generator = trained_bn_generator(num_blocks=0, channels=8)
+    lr = random_lr((10, 10))
+    with pytest.raises(ValueError, match=r"tile must be >= 0 LR pixels \(0: the whole image\), got -1"):
+        super_resolve(generator, lr, device=CPU, tile=-1)
+    with pytest.raises(ValueError, match=r"overlap must be >= 0 LR pixels .*, got -2"):
+        super_resolve(generator, lr, device=CPU, tile=4, overlap=-2)
+    with pytest.raises(ValueError, match=r"must be a non-empty uint8 HxWx3 array, got float32 \(10, 10, 3\)"):
+        super_resolve(generator, lr.astype(np.float32), device=CPU)
+
+
+def test_generator_predictor_tiles() -> None:
+    generator = trained_bn_generator(num_blocks=1, channels=8)
+    seen = []
+    generator.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    lr = random_lr((30, 25))
+    sr = generator_predictor(generator, CPU, tile=6)(lr)
+    assert len(seen) == 5 * 5 and max(max(shape) for shape in seen) == 6 + 2 * receptive_radius(generator)
+    assert np.array_equal(sr, super_resolve(generator, lr, device=CPU))
 
 
 @pytest.fixture
@@ -62,6 +170,24 @@ def test_snapshots_are_scored_like_the_generators_they_hold(pretrained: Path, va
     assert (progress["val_set"], progress["image"], size) == ("val", "a", 16)
     assert np.array_equal(progress["crops"][-1], srs[0][top:top + size, left:left + size])
     assert list(progress["epochs"]) == [1.0, 2.0, 3.0]
+
+
+def test_snapshots_are_scored_in_tiles(pretrained: Path, val_sets, monkeypatch) -> None:
+    tiles = []
+
+    def recording(generator, lr, *, device, tile=0, overlap=None):
+        tiles.append(tile)
+        return super_resolve(generator, lr, device=device, tile=tile, overlap=overlap)
+
+    train_log = pd.read_csv(pretrained / "train_log.csv")
+    whole, whole_progress = score_snapshots(pretrained / "snapshots", train_log, val_sets,
+                                            device=CPU, scale=4, protocol="standard", crop=16)
+    monkeypatch.setattr(evaluate, "super_resolve", recording)
+    tiled, tiled_progress = score_snapshots(pretrained / "snapshots", train_log, val_sets,
+                                            device=CPU, scale=4, protocol="standard", crop=16, tile=4)
+    assert tiles == [4] * 6  # 3 snapshots x 2 validation images, every one tiled
+    pd.testing.assert_frame_equal(tiled, whole, atol=1e-6, rtol=0)
+    assert np.abs(tiled_progress["crops"].astype(int) - whole_progress["crops"].astype(int)).max() <= 1
 
 
 def test_report_protocol_scores_rgb(pretrained: Path, val_sets) -> None:

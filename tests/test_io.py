@@ -128,7 +128,7 @@ def test_an_image_above_the_pixel_limit_fails_before_decoding(tmp_path: Path, mo
     path.write_bytes(_png_bytes((50, 40)))
     decoded = []
     monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self) or None)
-    with pytest.raises(ValueError, match=r"bomb\.png is 40x50 = 0 megapixels, more than the limit") as error:
+    with pytest.raises(ValueError, match=r"bomb\.png is 40x50 = 2,000 pixels, more than the limit of 1,999") as error:
         load_rgb(path, max_pixels=1999)
     assert "max_image_pixels" in str(error.value) and not decoded
     monkeypatch.undo()
@@ -149,5 +149,21 @@ def test_pillows_own_bomb_guard_is_replaced_by_ours(tmp_path: Path) -> None:
     header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
     (tmp_path / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
                                         + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
-    with pytest.raises(ValueError, match=r"huge\.png is 20000x20000 = 400 megapixels, more than the limit of 64"):
+    with pytest.raises(ValueError, match=r"huge\.png is 20000x20000 = 400,000,000 pixels, more than the limit of 64,000,000"):
         load_rgb(tmp_path / "huge.png")
+
+
+def test_non_images_in_an_image_folder_are_named_errors_or_named_as_ignored(tmp_path: Path, caplog) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("RGB", (8, 8)).save(folder / "a.png")
+    (folder / "labels.txt").write_text("a: cat\n")
+    with caplog.at_level(logging.WARNING):
+        assert prepare_dataset(source="folder", path=str(folder), out_dir=tmp_path / "HR",
+                               manifest=tmp_path / "MANIFEST.tsv") == 1
+    assert "ignored 1 files that are not images by their suffix: labels.txt" in caplog.text
+    (folder / "b.jpg").write_text("not a jpeg at all")  # an image by its name only
+    with pytest.raises(ValueError, match=r"cannot read image .*b\.jpg: not an image file"):
+        prepare_dataset(source="folder", path=str(folder), out_dir=tmp_path / "HR2",
+                        manifest=tmp_path / "MANIFEST2.tsv")
+    assert not (tmp_path / "HR2").exists()

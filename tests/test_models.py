@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import socket
 
 import pytest
@@ -18,6 +19,7 @@ from srgan.models import (
     VGGFeatures,
     count_parameters,
     load_content_network,
+    receptive_radius,
 )
 
 # --- parameter counts ---------------------------------------------------------------------------
@@ -109,6 +111,63 @@ def test_generator_bad_args():
     for bad in (3, 6, 1, 0):
         with pytest.raises(ValueError, match=f"scale must be a power of 2.*got {bad}"):
             SRResNet(num_blocks=0, scale=bad)
+
+
+# --- receptive field ----------------------------------------------------------------------------
+# In LR pixels, along the forward path of SRResNet (skips only add shorter paths): conv9x9 head 4,
+# 2 conv3x3 per block 2B, trunk conv3x3 1, then per x2 upsample block i (0-based) a conv3x3 at
+# factor 2^i: 1/2^i, and the 9x9 tail at factor `scale`: 4/scale. Both variants alike (the report's
+# Upsample(nearest) scales like PixelShuffle; its 256-channel tail is still 9x9). At x4:
+# 4 + 2B + 1 + (1 + 1/2) + 1 = 2B + 7.5 -> 2B + 8, so 40 for the paper's 16 blocks.
+
+
+def _radius_by_hand(num_blocks: int, scale: int) -> int:
+    steps = int(math.log2(scale))
+    return math.ceil(4 + 2 * num_blocks + 1 + sum(1 / 2**i for i in range(steps)) + 4 / scale)
+
+
+@pytest.mark.parametrize("upsample", ["pixelshuffle", "nearest"])
+@pytest.mark.parametrize("num_blocks, scale", [(0, 4), (1, 4), (2, 4), (5, 4), (16, 4), (3, 2), (3, 8)])
+def test_receptive_radius_formula(upsample, num_blocks, scale):
+    g = SRResNet(num_blocks=num_blocks, upsample=upsample, scale=scale)
+    assert receptive_radius(g) == _radius_by_hand(num_blocks, scale)
+    if scale == 4:
+        assert receptive_radius(g) == math.ceil(2 * num_blocks + 7.5)
+
+
+def test_receptive_radius_of_the_paper_and_report_generators():
+    assert receptive_radius(SRResNet(num_blocks=16, upsample="pixelshuffle")) == 40
+    assert receptive_radius(SRResNet(num_blocks=16, upsample="nearest")) == 40
+
+
+@pytest.mark.parametrize("upsample", ["pixelshuffle", "nearest"])
+@pytest.mark.parametrize("num_blocks", [1, 2])
+def test_one_lr_pixel_reaches_exactly_the_receptive_radius(upsample, num_blocks):
+    # float64 on the CPU (im2col convs): an SR pixel that does not depend on the perturbed LR
+    # pixel comes out bit-identical, so "changed" is an exact != 0.
+    torch.manual_seed(0)
+    g = SRResNet(num_blocks=num_blocks, channels=8, upsample=upsample).double().eval()
+    radius = receptive_radius(g)
+    n = 2 * radius + 9  # pixels beyond the radius on every side of the centre
+    c = n // 2
+    lr = torch.rand(1, 3, n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    bumped = lr.clone()
+    bumped[0, :, c, c] += 1.0
+    with torch.no_grad():
+        changed = (g(bumped) - g(lr)).abs().amax(dim=1)[0] != 0  # (4n, 4n)
+    lr_row = torch.arange(4 * n) // 4  # the LR pixel each SR row / column lies in
+    distance = torch.maximum((lr_row[:, None] - c).abs(), (lr_row[None, :] - c).abs())  # (4n, 4n)
+    assert not changed[distance > radius].any()  # nothing beyond the radius ...
+    assert changed[distance == radius].any()  # ... and the radius is reached, so it is tight
+    assert changed[distance <= radius].float().mean() > 0.5
+
+
+def test_receptive_radius_refuses_what_it_cannot_walk():
+    with pytest.raises(ValueError, match=r"needs stride-1 convs, got stride \(2, 2\) at 'features.2'"):
+        receptive_radius(Discriminator(input_size=16))
+    sized = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3), torch.nn.Upsample(size=(8, 8)))
+    with pytest.raises(ValueError, match=r"needs Upsample\(scale_factor=<int>\), got scale_factor=None"):
+        receptive_radius(sized)
 
 
 # --- discriminator ------------------------------------------------------------------------------

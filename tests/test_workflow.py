@@ -10,6 +10,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -98,6 +99,36 @@ def test_a_yaml_error_in_the_embedded_config_names_the_file_and_line(tmp_path: P
     assert result.returncode != 0
     assert re.search(rf"config\.yaml:\d+:\d+: YAML syntax error: .* starts at line {line}, column 8",
                      result.stdout + result.stderr), result.stdout[-2000:]
+
+
+def _makefile_flags(target: str) -> list[str]:
+    """The options that a Makefile target passes to snakemake (after ``snakemake``)."""
+    recipe = (REPO / "Makefile").read_text().split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+    line = next(row for row in recipe.splitlines() if "/snakemake " in row)
+    return [flag for flag in line.split("/snakemake ", 1)[1].split() if flag.startswith("--")
+            and flag != "--cores"]
+
+
+def test_a_failed_job_shows_its_error_on_the_console(tmp_path: Path) -> None:
+    # A corrupt image passes the plan-time checks (the folder holds images) and fails in
+    # prepare_dataset; `make demo` shows the log's error, not only the log's path.
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(photos / "good.png")
+    (photos / "broken.png").write_bytes((photos / "good.png").read_bytes()[:2000])  # cut short
+    config = yaml.safe_load((REPO / TINY).read_text())
+    config["datasets"]["tiny_train"] = {"source": "folder", "path": str(photos)}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    flags = _makefile_flags("demo")
+    assert "--show-failed-logs" in flags
+    result = run_snakemake(tmp_path, "--cores", "1", "--configfile", str(tmp_path / "bad.yaml"), *flags)
+    assert result.returncode != 0
+    console = result.stdout + result.stderr
+    assert f"cannot read image {photos / 'broken.png'}: truncated or corrupt" in console, console[-3000:]
+    assert not (tmp_path / "resources" / "datasets" / "tiny_train").exists()  # nothing half-written
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["show-failed-logs"] is True
 
 
 def _edited(config_path: Path, target: Path, **edits: dict) -> Path:
@@ -213,9 +244,11 @@ EDITS = {
     "threads": {"threads": 2},
     "compile": {"compile": True},
     "device": {"device": "auto"},
+    "tile": {"tile": 64},
+    "max_image_pixels": {"max_image_pixels": 10_000_000},
     "precision": {"precision": "bf16"},
     "seed": {"seed": 1},
-    "patches.hr_size": {"patches": {"hr_size": 16}},
+    "patches.hr_size": {"patches": {"hr_size": 48}},
     "patches.sampling": {"patches": {"sampling": "fixed"}},
     "model.num_blocks": {"model": {"num_blocks": 1}},
     "pretrain.lr": {"pretrain": {"lr": 2e-4}},

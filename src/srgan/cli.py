@@ -1,7 +1,9 @@
 """``srgan upscale IN OUT --checkpoint G.pt``: super-resolve one image with a trained generator.
 
 Large images are processed in overlapping LR tiles (``--tile``), so memory stays bounded; each tile
-keeps only its centre, where the overlap covers the generator's receptive field.
+keeps only its centre, and the overlap defaults to the generator's receptive radius
+(``srgan.models.receptive_radius``), so the result is whole-image inference. The tiler is the one
+evaluation uses (``srgan.evaluate.super_resolve``).
 """
 
 from __future__ import annotations
@@ -10,30 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch import nn
-
 from srgan.evaluate import load_generator, pick_device, super_resolve
 from srgan.io import load_rgb, save_png
-
-
-def upscale_tiled(generator: nn.Module, lr: np.ndarray, *, scale: int, device: torch.device,
-                  tile: int, overlap: int = 16) -> np.ndarray:
-    """SR of a uint8 HxWx3 LR image, ``tile`` x ``tile`` LR pixels at a time (0: all at once)."""
-    height, width = lr.shape[:2]
-    if tile <= 0 or (height <= tile and width <= tile):
-        return super_resolve(generator, lr, device=device)
-    out = np.zeros((height * scale, width * scale, 3), dtype=np.uint8)
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
-            y0, x0 = max(top - overlap, 0), max(left - overlap, 0)
-            y1, x1 = min(top + tile + overlap, height), min(left + tile + overlap, width)
-            sr = super_resolve(generator, np.ascontiguousarray(lr[y0:y1, x0:x1]), device=device)
-            h, w = min(tile, height - top), min(tile, width - left)
-            out[top * scale:(top + h) * scale, left * scale:(left + w) * scale] = \
-                sr[(top - y0) * scale:(top - y0 + h) * scale, (left - x0) * scale:(left - x0 + w) * scale]
-    return out
+from srgan.models import receptive_radius
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +27,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="results/<exp>/srgan/generator.pt or results/<exp>/srresnet/generator.pt")
     up.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     up.add_argument("--tile", type=int, default=256, help="LR tile size in pixels; 0 = whole image")
+    up.add_argument("--overlap", type=int, default=None,
+                    help="LR pixels each tile reads beyond what it keeps (default: the generator's "
+                         "receptive radius, which makes tiles equal whole-image inference)")
     args = parser.parse_args(argv)
+    if args.tile < 0:
+        parser.error(f"--tile must be >= 0 (0: whole image), got {args.tile}")
+    if args.overlap is not None and args.overlap < 0:
+        parser.error(f"--overlap must be >= 0, got {args.overlap}")
     if not args.checkpoint.is_file():
         parser.error(f"checkpoint {args.checkpoint} does not exist")
     try:
@@ -55,10 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         generator = load_generator(args.checkpoint, device=device)
     except (ValueError, RuntimeError) as error:  # CheckpointError is a ValueError
         parser.error(str(error))
-    scale = generator.scale
-    sr = upscale_tiled(generator, lr, scale=scale, device=device, tile=args.tile)
+    overlap = receptive_radius(generator) if args.overlap is None else args.overlap
+    sr = super_resolve(generator, lr, device=device, tile=args.tile, overlap=overlap)
     save_png(args.output, sr)
-    print(f"{args.input} -> {args.output} ({sr.shape[1]}x{sr.shape[0]}, x{scale})", file=sys.stderr)
+    print(f"{args.input} -> {args.output} ({sr.shape[1]}x{sr.shape[0]}, x{generator.scale}, "
+          f"tile {args.tile}, overlap {overlap})", file=sys.stderr)
     return 0
 
 

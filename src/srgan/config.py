@@ -17,7 +17,9 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
+from srgan.datasets import skimage_image_names
 from srgan.io import list_images
+from srgan.registry import REGISTRY
 
 # VGG19's layers, Keras-style (convolutions per block: 2, 2, 4, 4, 4). Spelled out rather than
 # imported from srgan.models, which imports torch: planning a run must not take seconds (a test
@@ -29,11 +31,6 @@ VGG19_LAYERS = [f"block{block}_conv{conv}" for block, convs in enumerate((2, 2, 
 # generator's first convolution is mostly zero padding (at 6 px: 36 of its 81 taps see the
 # image), so training would fit borders rather than images. The paper's crops are 24 px.
 MIN_LR_CROP = 8
-
-# Images in the registry's datasets (their published counts), for the batch-size checks before
-# anything is downloaded.
-REGISTRY_IMAGE_COUNTS = {"DIV2K_train": 800, "DIV2K_valid": 100, "Set5": 5, "Set14": 14,
-                         "B100": 100, "Urban100": 100}
 
 
 class ConfigError(ValueError):
@@ -76,21 +73,6 @@ def folder_images(path: str, *, min_side: int = 0) -> tuple[int, int]:
     return len(files), large
 
 
-# skimage.data functions that return no single photograph (paths, sets, stereo pairs, volumes).
-SKIMAGE_NOT_IMAGES = {"data_dir", "download_all", "file_hash", "lbp_frontal_face_cascade_filename",
-                      "lfw_subset", "stereo_motorcycle", "cells3d", "binary_blobs", "kidney",
-                      "nickel_solidification", "protein_transport", "brain", "vortex"}
-
-
-def skimage_image_names() -> set[str]:
-    """The names that source ``skimage`` accepts: the photographs among ``skimage.data``'s
-    functions (imported only here: scikit-image takes a second to import)."""
-    import skimage.data
-
-    return {name for name in skimage.data.__all__ if name not in SKIMAGE_NOT_IMAGES
-            and callable(getattr(skimage.data, name, None))}
-
-
 def dataset_problems(name: str, spec: Mapping) -> list[str]:
     """What is wrong with one dataset's source, from the config and the file system."""
     key, source = f"datasets.{name}", spec["source"]
@@ -108,9 +90,8 @@ def dataset_problems(name: str, spec: Mapping) -> list[str]:
             return [f"{key}.path = {spec['path']!r}: the folder holds no images (png, jpg, jpeg, "
                     f"bmp, tif, tiff, ppm)"]
         return []
-    if source == "registry" and spec["name"] not in REGISTRY_IMAGE_COUNTS:
-        return [f"{key}.name = {spec['name']!r} is not in the registry; it has "
-                f"{sorted(REGISTRY_IMAGE_COUNTS)}"]
+    if source == "registry" and spec["name"] not in REGISTRY:
+        return [f"{key}.name = {spec['name']!r} is not in the registry; it has {sorted(REGISTRY)}"]
     return []
 
 
@@ -123,7 +104,8 @@ def training_images(spec: Mapping, *, hr_size: int) -> int | None:
         if not Path(spec["path"]).is_dir():
             return None
         return folder_images(spec["path"], min_side=hr_size)[1]
-    return REGISTRY_IMAGE_COUNTS.get(spec["name"])
+    entry = REGISTRY.get(spec["name"])
+    return entry.images if entry is not None else None
 
 
 def stage_problems(stage: str, train: Mapping, *, crops_per_epoch: int | None) -> list[str]:

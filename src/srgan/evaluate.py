@@ -2,7 +2,8 @@
 and score a training stage's snapshots on the validation sets (the per-epoch evaluation stage).
 
 Images are uint8 HxWx3 RGB throughout; the generator takes LR in [0, 1] and returns SR in [-1, 1]
-(tanh), which is mapped back to uint8 by rounding, as a saved PNG would be.
+(tanh), which is mapped back to uint8 by rounding, as a saved PNG would be. Generators run in
+overlapping LR tiles (``super_resolve``), so memory is bounded by the tile, not the image.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from srgan import metrics
 from srgan.checkpoint import CheckpointError, load_checkpoint
 from srgan.imresize import imresize
 from srgan.io import atomic_path, save_png
-from srgan.models import SRResNet
+from srgan.models import SRResNet, receptive_radius
 from srgan.patches import load_eval_set
 
 log = logging.getLogger(__name__)
@@ -51,15 +52,81 @@ def sr_to_uint8(sr: torch.Tensor) -> np.ndarray:
     return image.permute(1, 2, 0).cpu().numpy()
 
 
+def sr_to_float(sr: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) tensor in [-1, 1] -> float32 HxWx3 in [-1, 1], unrounded (for comparisons)."""
+    return sr[0].float().permute(1, 2, 0).cpu().numpy()
+
+
+def tile_spans(length: int, *, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Split ``length`` LR pixels into tiles: ``(start, stop, in_start, in_stop)`` per tile.
+
+    ``[start, stop)`` is the part the tile keeps (``tile`` pixels, fewer at the end) and
+    ``[in_start, in_stop)`` what it reads: the kept part extended by ``overlap`` on each side
+    that has image, so a tile's edge is either the image's edge (padded as the whole image is) or
+    ``overlap`` pixels from what it keeps.
+    """
+    return [(start, min(start + tile, length), max(start - overlap, 0),
+             min(start + tile + overlap, length)) for start in range(0, length, tile)]
+
+
 @torch.inference_mode()
-def super_resolve(generator: nn.Module, lr: np.ndarray, *, device: torch.device) -> np.ndarray:
-    """SR of one uint8 HxWx3 LR image with ``generator`` in eval mode (BN running statistics)."""
+def _tiled(generator: nn.Module, lr: np.ndarray, *, device: torch.device, tile: int,
+           overlap: int | None, to_numpy: Callable[[torch.Tensor], np.ndarray]) -> np.ndarray:
+    """The one tiler behind ``super_resolve`` and ``super_resolve_float``: SR tile by tile, each
+    tile's centre written in place into the HR array (allocated at the first tile, with the dtype
+    ``to_numpy`` gives), so memory holds the LR, the HR and one tile's activations."""
+    if tile < 0:
+        raise ValueError(f"tile must be >= 0 LR pixels (0: the whole image), got {tile}")
+    if overlap is not None and overlap < 0:
+        raise ValueError(f"overlap must be >= 0 LR pixels (None: the receptive radius), got {overlap}")
+    if lr.ndim != 3 or lr.shape[2] != 3 or lr.dtype != np.uint8 or 0 in lr.shape:
+        raise ValueError(f"lr must be a non-empty uint8 HxWx3 array, got {lr.dtype} {lr.shape}")
+    height, width = lr.shape[:2]
+    if tile == 0 or (height <= tile and width <= tile):
+        tile, overlap = max(height, width), 0  # one tile: the whole image
+    elif overlap is None:
+        overlap = receptive_radius(generator)
+    dtype = next(generator.parameters()).dtype
     was_training = generator.training
     generator.eval()
-    x = torch.from_numpy(lr).to(device).permute(2, 0, 1)[None].float() / 255  # (1, 3, h, w)
-    sr = sr_to_uint8(generator(x.contiguous(memory_format=torch.channels_last)))
-    generator.train(was_training)
-    return sr
+    out = None
+    try:  # one tile at a time: batching same-shaped tiles would multiply the activation memory
+        for top, bottom, in_top, in_bottom in tile_spans(height, tile=tile, overlap=overlap):
+            for left, right, in_left, in_right in tile_spans(width, tile=tile, overlap=overlap):
+                x = torch.from_numpy(np.ascontiguousarray(lr[in_top:in_bottom, in_left:in_right]))
+                x = x.to(device).permute(2, 0, 1)[None].to(dtype) / 255  # (1, 3, h_in, w_in)
+                sr = generator(x.contiguous(memory_format=torch.channels_last))  # (1, 3, s*h_in, s*w_in)
+                scale = sr.shape[-2] // x.shape[-2]
+                assert sr.shape[-2:] == (scale * x.shape[-2], scale * x.shape[-1]), sr.shape
+                y0, x0 = (top - in_top) * scale, (left - in_left) * scale
+                centre = to_numpy(sr[..., y0:y0 + (bottom - top) * scale, x0:x0 + (right - left) * scale])
+                if out is None:
+                    out = np.empty((height * scale, width * scale, 3), dtype=centre.dtype)
+                out[top * scale:bottom * scale, left * scale:right * scale] = centre
+    finally:
+        generator.train(was_training)
+    return out
+
+
+def super_resolve(generator: nn.Module, lr: np.ndarray, *, device: torch.device, tile: int = 0,
+                  overlap: int | None = None) -> np.ndarray:
+    """SR of one uint8 HxWx3 LR image with ``generator`` in eval mode (BN running statistics):
+    uint8 (scale*H)x(scale*W)x3, the tanh output in [-1, 1] rounded as a saved PNG would be.
+
+    ``tile`` > 0 runs LR tiles of ``tile`` x ``tile`` pixels, each extended by ``overlap`` LR
+    pixels on every side that has image and keeping only its centre, so memory is bounded by
+    ``tile + 2 * overlap`` a side, not by the image. The default overlap,
+    ``receptive_radius(generator)``, makes the result whole-image inference up to float summation
+    order (1e-5 before rounding). ``tile=0``, or an image that fits one tile, runs whole.
+    """
+    return _tiled(generator, lr, device=device, tile=tile, overlap=overlap, to_numpy=sr_to_uint8)
+
+
+def super_resolve_float(generator: nn.Module, lr: np.ndarray, *, device: torch.device,
+                        tile: int = 0, overlap: int | None = None) -> np.ndarray:
+    """``super_resolve`` before rounding: float32 HxWx3 in [-1, 1]. Holds 4 bytes per HR value,
+    so it is for tests and small images; it exists so that tiling can be checked to 1e-5."""
+    return _tiled(generator, lr, device=device, tile=tile, overlap=overlap, to_numpy=sr_to_float)
 
 
 def evaluate_pairs(pairs: Sequence[EvalPair], predict: Callable[[np.ndarray], np.ndarray], *,
@@ -84,8 +151,10 @@ def bicubic_predictor(scale: int) -> Callable[[np.ndarray], np.ndarray]:
     return lambda lr: imresize(lr, scale)
 
 
-def generator_predictor(generator: nn.Module, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda lr: super_resolve(generator, lr, device=device)
+def generator_predictor(generator: nn.Module, device: torch.device, *,
+                        tile: int = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """``super_resolve`` in ``tile`` x ``tile`` LR tiles (0: whole images), for ``evaluate_pairs``."""
+    return lambda lr: super_resolve(generator, lr, device=device, tile=tile)
 
 
 def generator_from_checkpoint(state: Mapping, *, source: Path) -> SRResNet:
@@ -128,15 +197,16 @@ def load_val_sets(val_dirs: Mapping[str, Path]) -> dict[str, list[EvalPair]]:
 
 
 def score_snapshot(generator: nn.Module, val_sets: Mapping[str, Sequence[EvalPair]], *,
-                   device: torch.device, scale: int, protocol: str,
-                   round_y: bool = True) -> tuple[dict[str, float], np.ndarray | None]:
+                   device: torch.device, scale: int, protocol: str, round_y: bool = True,
+                   tile: int = 0) -> tuple[dict[str, float], np.ndarray | None]:
     """``{<set>_psnr, <set>_ssim}`` (means over the set, under ``protocol``) of one generator, and
-    its SR of the first image of the first non-empty set (the progression figure's)."""
+    its SR of the first image of the first non-empty set (the progression figure's). SR runs in
+    ``tile`` x ``tile`` LR tiles (0: whole images); see ``super_resolve``."""
     row, first_sr = {}, None
     for name, pairs in val_sets.items():
         psnrs, ssims = [], []
         for _, lr, hr in pairs:
-            sr = super_resolve(generator, lr, device=device)
+            sr = super_resolve(generator, lr, device=device, tile=tile)
             if first_sr is None:
                 first_sr = sr
             psnrs.append(metrics.psnr(sr, hr, scale=scale, protocol=protocol, round_y=round_y))
@@ -147,13 +217,15 @@ def score_snapshot(generator: nn.Module, val_sets: Mapping[str, Sequence[EvalPai
 
 def score_snapshots(snapshot_dir: Path, train_log: pd.DataFrame,
                     val_sets: Mapping[str, Sequence[EvalPair]], *, device: torch.device, scale: int,
-                    protocol: str, round_y: bool = True, crop: int = 192) -> tuple[pd.DataFrame, dict]:
+                    protocol: str, round_y: bool = True, crop: int = 192,
+                    tile: int = 0) -> tuple[pd.DataFrame, dict]:
     """Score every snapshot of a training stage on the validation sets.
 
     Returns the stage's history (the training log, one row per evaluation point, with the
     ``<set>_psnr`` / ``<set>_ssim`` columns added) and the progression crops: a centred ``crop``
     of the first validation image's SR at every snapshot, as ``{"val_set", "image", "box",
-    "epochs", "iterations", "crops"}`` (crops: uint8 K x size x size x 3).
+    "epochs", "iterations", "crops"}`` (crops: uint8 K x size x size x 3). SR runs in ``tile`` x
+    ``tile`` LR tiles (0: whole images); see ``super_resolve``.
     """
     # The file name holds the iteration (checkpoint.snapshot_path): each snapshot is loaded only
     # when it is scored, so memory holds one at a time.
@@ -171,7 +243,7 @@ def score_snapshots(snapshot_dir: Path, train_log: pd.DataFrame,
         state = load_checkpoint(path)
         generator = generator_from_checkpoint(state, source=path).to(device).to(memory_format=torch.channels_last)
         row, first_sr = score_snapshot(generator, val_sets, device=device, scale=scale,
-                                       protocol=protocol, round_y=round_y)
+                                       protocol=protocol, round_y=round_y, tile=tile)
         rows.append(row)
         if first_sr is not None:
             top, left, size = box

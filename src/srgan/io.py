@@ -115,9 +115,9 @@ def load_rgb(path: str | os.PathLike, *, max_pixels: int | None = MAX_PIXELS_DEF
             width, height = image.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ValueError(
-                    f"image {shown} is {width}x{height} = {width * height / 1e6:.0f} megapixels, more "
-                    f"than the limit of {max_pixels / 1e6:.0f} (config key max_image_pixels, which "
-                    f"guards against decompression bombs); raise it if you trust this image")
+                    f"image {shown} is {width}x{height} = {width * height:,} pixels, more than the "
+                    f"limit of {max_pixels:,} (config key max_image_pixels, which guards against "
+                    f"decompression bombs); raise it if you trust this image")
             image.load()
             return np.asarray(to_rgb(upright(image, name=path.name), name=path.name), dtype=np.uint8).copy()
     except UnidentifiedImageError as error:

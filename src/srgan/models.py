@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import socket
+from fractions import Fraction
 
 import torch
 import torch.nn as nn
@@ -33,6 +34,7 @@ from torchvision.models.vgg import make_layers as _vgg_make_layers
 
 __all__ = [
     "SRResNet",
+    "receptive_radius",
     "Discriminator",
     "VGGFeatures",
     "VGG19_LAYERS",
@@ -142,6 +144,43 @@ class SRResNet(nn.Module):
         x = head + self.trunk(head)  # (B, C, h, w), long skip
         x = self.upsample(x)  # (B, C or 4C, scale*h, scale*w)
         return torch.tanh(self.tail(x))  # (B, 3, scale*h, scale*w) in [-1, 1]
+
+
+def receptive_radius(generator: nn.Module) -> int:
+    """Receptive-field radius of a fully convolutional generator, in LR pixels (rounded up).
+
+    An SR pixel inside LR pixel (y, x) depends only on LR pixels within this Chebyshev distance of
+    (y, x), so LR tiles extended by it on every side give exactly the whole-image SR in their
+    centre (``srgan.evaluate.super_resolve``). Computed from the model, so it follows
+    ``num_blocks``, ``upsample`` and ``scale``: the modules are walked in registration order, which
+    for ``SRResNet`` is forward order; each Conv2d adds ``dilation * (k - 1) / 2`` divided by the
+    upsampling factor reached so far, and PixelShuffle(r) / Upsample(scale_factor=r) multiply that
+    factor by r. Skips (residual and long) only add shorter paths, and BN (eval), PReLU and tanh
+    are pointwise, so they add nothing. SRResNet with B blocks at x4, either variant:
+    4 + 2B + 1 + 1 + 1/2 + 9x9 tail 4/4 = 2B + 7.5 -> 2B + 8 (40 for B = 16).
+
+    Raises ValueError for a layer that would make this walk wrong (a strided conv, an Upsample by
+    size or by an uneven factor), e.g. the Discriminator.
+    """
+    radius, factor = Fraction(0), Fraction(1)
+    for name, module in generator.named_modules():
+        if isinstance(module, nn.Conv2d):
+            if any(s != 1 for s in module.stride):
+                raise ValueError(f"receptive_radius needs stride-1 convs, got stride {module.stride} "
+                                 f"at {name!r}")
+            reach = max(d * (k - 1) for d, k in zip(module.dilation, module.kernel_size))
+            radius += Fraction(reach, 2) / factor
+        elif isinstance(module, nn.PixelShuffle):
+            factor *= module.upscale_factor
+        elif isinstance(module, nn.Upsample):
+            r = module.scale_factor
+            if isinstance(r, tuple) and len(set(r)) == 1:
+                r = r[0]
+            if not isinstance(r, (int, float)) or r != int(r) or r < 1:
+                raise ValueError(f"receptive_radius needs Upsample(scale_factor=<int>), got "
+                                 f"scale_factor={module.scale_factor!r}, size={module.size!r} at {name!r}")
+            factor *= int(r)
+    return math.ceil(radius)
 
 
 # -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ rule prepare_dataset:
     params:
         spec=lambda w: DATASETS[w.dataset],
         download_dir="resources/downloads",
+        run=get_run_settings,
     log:
         "results/logs/prepare_dataset/{dataset}.log",
     conda:

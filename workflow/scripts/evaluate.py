@@ -15,7 +15,8 @@ def main(smk) -> None:
     torch.set_num_threads(smk.threads)
     if "generator" in smk.input.keys():
         device = pick_device(smk.params.run["device"])
-        predict = generator_predictor(load_generator(Path(smk.input.generator), device=device), device)
+        predict = generator_predictor(load_generator(Path(smk.input.generator), device=device), device,
+                                      tile=smk.params.run["tile"])
     else:
         predict = bicubic_predictor(smk.params.scale)
     with atomic_dir(Path(smk.output.images)) as image_dir:

@@ -19,7 +19,7 @@ def main(smk) -> None:
         Path(smk.input.snapshots), pd.read_csv(smk.input.train_log),
         load_val_sets(dict(zip(smk.params.val_sets, map(Path, smk.input.val)))),
         device=pick_device(run["device"]), scale=smk.params.scale, protocol=smk.params.protocol,
-        round_y=smk.params.round_y)
+        round_y=smk.params.round_y, tile=run["tile"])
     write_history(history, Path(smk.output.history))
     write_progress(progress, Path(smk.output.progress))
 

@@ -12,7 +12,8 @@ def main(smk) -> None:
     spec = dict(smk.params.spec)
     prepare_dataset(source=spec["source"], images=spec.get("images"), path=spec.get("path"),
                     name=spec.get("name"), download_dir=Path(smk.params.download_dir),
-                    out_dir=Path(smk.output.hr), manifest=Path(smk.output.manifest))
+                    out_dir=Path(smk.output.hr), manifest=Path(smk.output.manifest),
+                    max_pixels=smk.params.run["max_image_pixels"])
 
 
 if __name__ == "__main__":
