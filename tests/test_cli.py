@@ -112,3 +112,14 @@ def test_a_missing_input_is_named(tmp_path: Path, capsys) -> None:
         main(["upscale", str(tmp_path / "nope.png"), str(tmp_path / "out.png"),
               "--checkpoint", str(tmp_path / "g.pt"), "--device", "cpu"])
     assert f"cannot read image {tmp_path / 'nope.png'}" in capsys.readouterr().err
+
+
+def test_check_config_names_the_line_of_a_yaml_error(tmp_path: Path, capsys) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("scale: 4\n")
+    bad.write_text("scale: 4\ngan: {lr: 1e-4\npatches: {}\n")
+    assert main(["check-config", str(good), str(bad)]) == 1
+    out = capsys.readouterr()
+    assert f"{good}: YAML OK" in out.out
+    assert f"{bad}:3:" in out.err and "starts at line 2, column 6" in out.err
+    assert main(["check-config", str(good)]) == 0

@@ -12,9 +12,23 @@ import argparse
 import sys
 from pathlib import Path
 
+from srgan.config import ConfigError, load_yaml
 from srgan.evaluate import load_generator, pick_device, super_resolve
 from srgan.io import load_rgb, save_png
 from srgan.models import receptive_radius
+
+
+def check_configs(paths: list[Path]) -> int:
+    """Parse each config; print its YAML error with file, line and column, or that it parses."""
+    failed = 0
+    for path in paths:
+        try:
+            load_yaml(path)
+            print(f"{path}: YAML OK (snakemake -n --configfile {path} checks its keys)")
+        except ConfigError as error:
+            print(error, file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--overlap", type=int, default=None,
                     help="LR pixels each tile reads beyond what it keeps (default: the generator's "
                          "receptive radius, which makes tiles equal whole-image inference)")
+    check = commands.add_parser(
+        "check-config", help="name the file, line and column of YAML syntax errors in configs "
+        "(Snakemake's --configfile says only 'not valid JSON or YAML')")
+    check.add_argument("configs", type=Path, nargs="+")
     args = parser.parse_args(argv)
+    if args.command == "check-config":
+        return check_configs(args.configs)
     if args.tile < 0:
         parser.error(f"--tile must be >= 0 (0: whole image), got {args.tile}")
     if args.overlap is not None and args.overlap < 0:
