@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from srgan import metrics
 from srgan.evaluate import write_metrics_csv
-from srgan.tables import read_mean, results_table, table_notes, to_markdown, write_table
+from srgan.tables import (bicubic_comparison, bicubic_markdown, paper_comparison, paper_markdown,
+                          read_mean, results_table, table_notes, to_latex, to_markdown, write_table)
 
 
 def _metrics(tmp_path: Path, name: str, psnr: list[float], ssim: list[float]) -> Path:
@@ -52,3 +56,40 @@ def test_mean_row_required(tmp_path: Path) -> None:
     pd.DataFrame({"image": ["a"], "psnr": [1.0], "ssim": [0.1]}).to_csv(path, index=False)
     with pytest.raises(ValueError, match="no single 'mean' row"):
         read_mean(path)
+
+
+def test_identical_sr_and_hr_give_inf_psnr_in_every_output(tmp_path: Path) -> None:
+    # SR == HR has MSE 0, so metrics.psnr gives inf; one such image makes the set's mean PSNR inf
+    # too (the mean of inf and finite values is inf), and every table must say so legibly.
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 256, size=(24, 24, 3), dtype=np.uint8)
+    sr = np.clip(hr.astype(np.int64) + rng.integers(-20, 21, size=hr.shape), 0, 255).astype(np.uint8)
+    same, off = metrics.psnr(hr.copy(), hr), metrics.psnr(sr, hr)
+    assert same == math.inf and math.isfinite(off)
+    one_same = _metrics(tmp_path, "ra", [same, off], [1.0, metrics.ssim(sr, hr)])
+    assert "mean,inf," in one_same.read_text()
+    assert read_mean(one_same) == (math.inf, pytest.approx((1 + metrics.ssim(sr, hr)) / 2))
+
+    csvs = {("bicubic", "Set5"): _metrics(tmp_path, "b", [off], [0.5]),
+            ("srresnet", "Set5"): one_same,
+            ("srgan", "Set5"): _metrics(tmp_path, "g", [same, same], [1.0, 1.0])}
+    table = results_table(csvs, ["Set5"])
+    assert table["Set5_psnr"].tolist() == [pytest.approx(off, abs=1e-6), math.inf, math.inf]
+
+    markdown = to_markdown(table, ["Set5"], ["note"])
+    assert "| SRResNet | **inf** / " in markdown and "| SRGAN | **inf** / **1.0000** |" in markdown
+    write_table(table, markdown, csv_path=tmp_path / "t.csv", markdown_path=tmp_path / "t.md")
+    assert ",inf," in (tmp_path / "t.csv").read_text()
+    assert pd.read_csv(tmp_path / "t.csv")["Set5_psnr"].tolist() == [pytest.approx(off, abs=1e-6),
+                                                                      math.inf, math.inf]
+
+    latex = to_latex(table, ["Set5"], "caption")
+    assert rf"Set5 PSNR & {off:.2f} & $\infty$ & $\infty$ \\" in latex
+    assert "inf" not in latex.replace(r"$\infty$", "")
+
+    comparison = paper_markdown(paper_comparison(table, ["Set5"]))
+    assert "| SRGAN | Set5 | inf / 1.0000 | 29.40 / 0.8472 | +inf / +0.1528 |" in comparison
+    bicubic = bicubic_markdown(bicubic_comparison({"Set5": (math.inf, 1.0)}, comparable=True), [])
+    assert "| Set5 | inf / 1.0000 | 28.42 / 0.8104 | +inf / +0.1896 |" in bicubic
+    for text in (markdown, (tmp_path / "t.csv").read_text(), latex, comparison, bicubic):
+        assert "nan" not in text.lower()

@@ -166,9 +166,8 @@ def experiment_problems(cfg: Mapping) -> list[str]:
         if unknown:
             problems.append(f"{key} names {unknown}, which are not in datasets: {sorted(known)}")
     scale, hr_size = cfg["scale"], cfg["patches"]["hr_size"]
-    if hr_size % scale:
-        problems.append(f"patches.hr_size = {hr_size} is not a multiple of scale = {scale}")
-    elif hr_size // scale < MIN_LR_CROP:
+    # The schema makes hr_size a multiple of 16 and scale 2, 4 or 8, so hr_size / scale is whole.
+    if hr_size // scale < MIN_LR_CROP:
         problems.append(f"patches.hr_size = {hr_size} with scale = {scale} gives {hr_size // scale}"
                         f"-pixel LR crops; the generator needs at least {MIN_LR_CROP} (hr_size >= "
                         f"{MIN_LR_CROP * scale} at this scale)")

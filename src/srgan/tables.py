@@ -3,6 +3,7 @@ test sets, PSNR and SSIM; written as CSV and Markdown with the protocol and cave
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -21,7 +22,10 @@ PROTOCOL_NOTES = {
 
 
 def read_mean(metrics_csv: Path) -> tuple[float, float]:
-    """The ``mean`` row (PSNR, SSIM) of a per-image metrics CSV written by srgan.evaluate."""
+    """The ``mean`` row (PSNR, SSIM) of a per-image metrics CSV written by srgan.evaluate.
+
+    The mean PSNR is ``inf`` when any image's SR equals its HR (PSNR inf, written ``inf``).
+    """
     frame = pd.read_csv(metrics_csv)
     mean = frame[frame["image"] == "mean"]
     if len(mean) != 1:
@@ -157,16 +161,26 @@ def paper_markdown(comparison: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _latex_number(value: float, digits: int) -> str:
+    """``value`` to ``digits`` decimals; PSNR's inf (SR equal to HR) as ``$\\infty$``."""
+    if math.isinf(value):
+        return r"$\infty$" if value > 0 else r"$-\infty$"
+    return f"{value:.{digits}f}"
+
+
 def to_latex(table: pd.DataFrame, test_sets: Sequence[str], caption: str) -> str:
-    """A booktabs tabular in the layout of the paper's Table 2 (PSNR over SSIM per method)."""
+    """A booktabs tabular in the layout of the paper's Table 2 (PSNR over SSIM per method).
+
+    An infinite PSNR (a test set whose SR equals its HR on some image) prints as ``$\\infty$``.
+    """
     escape = lambda text: str(text).replace("_", r"\_")  # noqa: E731
     columns = "l" + "c" * len(table)
     lines = [r"\begin{table}[t]", r"\centering", f"\\caption{{{escape(caption)}}}",
              f"\\begin{{tabular}}{{{columns}}}", r"\toprule",
              "Set & " + " & ".join(escape(m) for m in table["method"]) + r" \\", r"\midrule"]
     for test_set in test_sets:
-        psnr = " & ".join(f"{v:.2f}" for v in table[f"{test_set}_psnr"])
-        ssim = " & ".join(f"{v:.4f}" for v in table[f"{test_set}_ssim"])
+        psnr = " & ".join(_latex_number(v, 2) for v in table[f"{test_set}_psnr"])
+        ssim = " & ".join(_latex_number(v, 4) for v in table[f"{test_set}_ssim"])
         lines += [f"{escape(test_set)} PSNR & {psnr}" + r" \\", f"{escape(test_set)} SSIM & {ssim}" + r" \\"]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
