@@ -29,6 +29,7 @@ localrules:
     tables,
     bicubic_table,
     ablation,
+    lpips_network,
 
 
 rule all:

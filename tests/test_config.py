@@ -166,3 +166,47 @@ def test_a_yaml_that_is_no_mapping_is_named(tmp_path: Path) -> None:
     path.write_text("- a\n- b\n")
     with pytest.raises(checks.ConfigError, match="mapping of keys, got a YAML list"):
         checks.load_yaml(path)
+
+
+@pytest.fixture
+def empty_hub(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+def test_the_hub_dir_is_torchs_own(tmp_path: Path, monkeypatch) -> None:
+    import torch
+
+    for env in ({"TORCH_HOME": str(tmp_path / "th")}, {"XDG_CACHE_HOME": str(tmp_path / "xdg")}, {}):
+        for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        assert checks.torch_hub_dir() == Path(torch.hub.get_dir())
+
+
+def test_missing_weights_stop_the_plan_unless_the_config_allows_running_without(empty_hub: Path) -> None:
+    strict = tiny(vgg={"weights_path": None, "allow_random_fallback": False},
+                  lpips={"weights_path": None, "allow_unavailable": False})
+    message = problems_of(strict)
+    assert "VGG19 (the SRGAN content loss) ImageNet weights are not in the torch hub cache" in message
+    assert "AlexNet (LPIPS) ImageNet weights are not in the torch hub cache" in message
+    assert "srgan fetch-weights" in message and "vgg.weights_path" in message and "lpips.weights_path" in message
+    checks.check_experiments({"tiny": tiny()})  # the tiny config allows both
+    # Cached by an earlier download: found, as torchvision would find them.
+    empty_hub.mkdir(parents=True)
+    for filename, _, _ in checks.WEIGHTS.values():
+        (empty_hub / filename).write_bytes(b"weights")
+    checks.check_experiments({"tiny": strict})
+
+
+def test_a_weights_path_that_does_not_exist_is_named_even_with_a_fallback(empty_hub: Path, tmp_path: Path) -> None:
+    cfg = tiny(vgg={"weights_path": str(tmp_path / "vgg.pth"), "allow_random_fallback": True})
+    assert f"vgg.weights_path = {str(tmp_path / 'vgg.pth')!r}: no such file" in problems_of(cfg)
+    (tmp_path / "vgg.pth").write_bytes(b"weights")
+    checks.check_experiments({"tiny": cfg})
+
+
+def test_an_mse_content_loss_needs_no_vgg_weights(empty_hub: Path) -> None:
+    cfg = tiny(gan={"content": "mse"}, vgg={"weights_path": None, "allow_random_fallback": False})
+    checks.check_experiments({"tiny": cfg})

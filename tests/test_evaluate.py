@@ -157,7 +157,8 @@ def test_snapshots_are_scored_like_the_generators_they_hold(pretrained: Path, va
     history, progress = score_snapshots(pretrained / "snapshots", train_log, val_sets, device=CPU,
                                         scale=4, protocol="standard", crop=16)
     assert list(history["iteration"]) == [6, 12, 18]
-    assert list(history.columns) == list(train_log.columns) + ["val_psnr", "val_ssim"]
+    assert list(history.columns) == list(train_log.columns) + ["val_psnr", "val_ssim", "val_lpips"]
+    assert history["val_lpips"].isna().all()  # no LPIPS scorer given: n/a, never a made-up value
     final = load_generator(pretrained / "g.pt", device=CPU)
     srs = [super_resolve(final, lr, device=CPU) for _, lr, _ in val_sets["val"]]
     psnr = np.mean([metrics.psnr(sr, hr, scale=4) for sr, (_, _, hr) in zip(srs, val_sets["val"])])

@@ -15,10 +15,11 @@ from srgan.tables import (bicubic_comparison, bicubic_markdown, paper_comparison
                           read_mean, results_table, table_notes, to_latex, to_markdown, write_table)
 
 
-def _metrics(tmp_path: Path, name: str, psnr: list[float], ssim: list[float]) -> Path:
+def _metrics(tmp_path: Path, name: str, psnr: list[float], ssim: list[float],
+             lpips: list[float] | None = None) -> Path:
     path = tmp_path / f"{name}.csv"
     write_metrics_csv(pd.DataFrame({"image": [f"i{k}" for k in range(len(psnr))], "psnr": psnr,
-                                    "ssim": ssim}), path)
+                                    "ssim": ssim, "lpips": lpips or [math.nan] * len(psnr)}), path)
     return path
 
 
@@ -31,14 +32,14 @@ def test_table_layout_and_values(tmp_path: Path) -> None:
             ("srgan", "B"): _metrics(tmp_path, "gb", [24], [0.79])}
     table = results_table(csvs, ["A", "B"])
     assert list(table["method"]) == ["Bicubic", "SRResNet", "SRGAN"]
-    assert list(table.columns) == ["method", "A_psnr", "A_ssim", "B_psnr", "B_ssim"]
+    assert list(table.columns) == ["method", "A_psnr", "A_ssim", "A_lpips", "B_psnr", "B_ssim", "B_lpips"]
     assert table.loc[0, "A_psnr"] == pytest.approx(21) and table.loc[1, "A_ssim"] == pytest.approx(0.7)
     assert read_mean(csvs[("srgan", "B")]) == (pytest.approx(24), pytest.approx(0.79))
 
     notes = table_notes(protocol="standard", scale=4, content_weights="random-fallback", smoke_scale=True)
     markdown = to_markdown(table, ["A", "B"], notes)
-    assert "| Method | A | B |" in markdown
-    assert "| SRResNet | **23.00** / **0.7000** | **26.00** / **0.8100** |" in markdown
+    assert "| Method | A PSNR / SSIM / LPIPS | B PSNR / SSIM / LPIPS |" in markdown
+    assert "| SRResNet | **23.00** / **0.7000** / n/a | **26.00** / **0.8100** / n/a |" in markdown
     assert "RANDOM VGG19 weights" in markdown and "Smoke-scale" in markdown and "Y channel" in markdown
 
     write_table(table, markdown, csv_path=tmp_path / "t.csv", markdown_path=tmp_path / "t.md")
@@ -48,7 +49,32 @@ def test_table_layout_and_values(tmp_path: Path) -> None:
 
 def test_notes_without_caveats() -> None:
     notes = table_notes(protocol="report", scale=4, content_weights="imagenet", smoke_scale=False)
-    assert len(notes) == 1 and "RGB" in notes[0]
+    assert len(notes) == 2 and "RGB" in notes[0] and notes[1].startswith("LPIPS: AlexNet, version 0.1")
+
+
+def test_lpips_is_a_column_lowest_in_bold_or_na_with_the_reason_in_every_format(tmp_path: Path) -> None:
+    csvs = {("bicubic", "A"): _metrics(tmp_path, "ba", [20, 22], [0.5, 0.7], [0.40, 0.50]),
+            ("srresnet", "A"): _metrics(tmp_path, "ra", [23, 23], [0.75, 0.65], [0.30, 0.30]),
+            ("srgan", "A"): _metrics(tmp_path, "ga", [21, 21], [0.6, 0.6], [0.10, 0.20])}
+    table = results_table(csvs, ["A"])
+    assert table["A_lpips"].tolist() == pytest.approx([0.45, 0.30, 0.15])
+    notes = table_notes(protocol="standard", scale=4, content_weights="imagenet", smoke_scale=False)
+    markdown = to_markdown(table, ["A"], notes)
+    assert "| SRGAN | 21.00 / 0.6000 / **0.1500** |" in markdown and "| Bicubic | 21.00 / 0.6000 / 0.4500 |" in markdown
+    assert "LPIPS: AlexNet, version 0.1" in markdown and "lower is better" in markdown
+    latex = to_latex(table, ["A"], "x4", notes)
+    assert r"A LPIPS & 0.4500 & 0.3000 & 0.1500 \\" in latex and "lower is better" in latex
+    # Unavailable: n/a in every cell, and the reason under the Markdown and the LaTeX tables alike.
+    na = {key: _metrics(tmp_path, f"n{key[0]}", [20], [0.5]) for key in csvs}
+    table = results_table(na, ["A"])
+    reason = "AlexNet ImageNet weights unavailable (URLError: <urlopen error [Errno -2]> 100% & more)"
+    notes = table_notes(protocol="standard", scale=4, content_weights="imagenet", smoke_scale=False,
+                        lpips_unavailable=reason)
+    markdown, latex = to_markdown(table, ["A"], notes), to_latex(table, ["A"], "x4", notes)
+    assert markdown.count(" / n/a |") == 3 and f"**LPIPS is n/a**: {reason}" in markdown
+    assert r"A LPIPS & n/a & n/a & n/a \\" in latex
+    assert r"LPIPS is n/a: AlexNet ImageNet weights unavailable (URLError: \textless{}urlopen error " \
+           r"[Errno -2]\textgreater{} 100\% \& more)" in latex
 
 
 def test_mean_row_required(tmp_path: Path) -> None:
@@ -77,7 +103,7 @@ def test_identical_sr_and_hr_give_inf_psnr_in_every_output(tmp_path: Path) -> No
     assert table["Set5_psnr"].tolist() == [pytest.approx(off, abs=1e-6), math.inf, math.inf]
 
     markdown = to_markdown(table, ["Set5"], ["note"])
-    assert "| SRResNet | **inf** / " in markdown and "| SRGAN | **inf** / **1.0000** |" in markdown
+    assert "| SRResNet | **inf** / " in markdown and "| SRGAN | **inf** / **1.0000** / n/a |" in markdown
     write_table(table, markdown, csv_path=tmp_path / "t.csv", markdown_path=tmp_path / "t.md")
     assert ",inf," in (tmp_path / "t.csv").read_text()
     assert pd.read_csv(tmp_path / "t.csv")["Set5_psnr"].tolist() == [pytest.approx(off, abs=1e-6),

@@ -47,17 +47,38 @@ def test_default_config_plans_every_stage(tmp_path: Path) -> None:
     assert jobs["evaluate"] == 2 * len(yaml.safe_load((REPO / "config.yaml").read_text())["test_sets"])
 
 
+def _hub_with_weights(tmp_path: Path) -> dict:
+    """TORCH_HOME of a torch hub cache holding (stand-ins for) the VGG19 and AlexNet files."""
+    checkpoints = tmp_path / "torch" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    for name in ("vgg19-dcbb9e9d.pth", "alexnet-owt-7be5be79.pth"):
+        (checkpoints / name).write_bytes(b"stand-in")
+    return {"TORCH_HOME": str(tmp_path / "torch")}
+
+
 def test_presets_plan_downloads_and_every_stage(tmp_path: Path) -> None:
+    env = _hub_with_weights(tmp_path)
     for preset, variants in (("paper", 1), ("report", 1)):
-        result = run_snakemake(tmp_path, "-n", "--configfile", str(REPO / "presets" / f"{preset}.yaml"))
+        result = run_snakemake(tmp_path, "-n", "--configfile", str(REPO / "presets" / f"{preset}.yaml"),
+                               env=env)
         assert result.returncode == 0, result.stderr[-3000:]
         jobs = planned_jobs(result.stdout)
         assert jobs["pretrain"] == variants and jobs["train_gan"] == variants, (preset, jobs)
         assert "resources/datasets/DIV2K_train/HR" in result.stdout
     result = run_snakemake(tmp_path, "-n", "--configfile", str(REPO / "presets" / "paper.yaml"),
-                           str(REPO / "presets" / "ablation.yaml"))
+                           str(REPO / "presets" / "ablation.yaml"), env=env)
     jobs = planned_jobs(result.stdout)
     assert (jobs["pretrain"], jobs["train_gan"], jobs["ablation"]) == (1, 3, 1), jobs
+
+
+def test_a_preset_without_the_imagenet_weights_stops_before_any_job(tmp_path: Path) -> None:
+    # Today's alternative: the whole SRResNet pretraining, then train_gan fails on VGG19.
+    env = {"TORCH_HOME": str(tmp_path / "empty-torch-home")}
+    result = run_snakemake(tmp_path, "-n", "--configfile", str(REPO / "presets" / "report.yaml"), env=env)
+    assert result.returncode != 0
+    console = result.stdout + result.stderr
+    assert "VGG19 (the SRGAN content loss) ImageNet weights are not in the torch hub cache" in console
+    assert "AlexNet (LPIPS) ImageNet weights" in console and "srgan fetch-weights" in console
 
 
 @pytest.mark.parametrize(("edit", "message"), [
@@ -160,11 +181,17 @@ def test_end_to_end_tiny(tiny_run: Path) -> None:
     exp = tiny_run / "results" / "tiny"
     table = pd.read_csv(exp / "tables" / "results.csv")
     assert list(table["method"]) == ["Bicubic", "SRResNet", "SRGAN"]
-    assert list(table.columns) == ["method", "tiny_test_psnr", "tiny_test_ssim"]
+    assert list(table.columns) == ["method", "tiny_test_psnr", "tiny_test_ssim", "tiny_test_lpips"]
     assert all(math.isfinite(v) for v in table[["tiny_test_psnr", "tiny_test_ssim"]].to_numpy().ravel())
+    # Offline, the AlexNet weights of LPIPS cannot be had: n/a everywhere, with the reason.
+    lpips = json.loads((exp / "lpips_network.json").read_text())
+    assert lpips["available"] is False and "AlexNet ImageNet weights unavailable" in lpips["reason"]
+    assert table["tiny_test_lpips"].isna().all()
     markdown = (exp / "tables" / "results.md").read_text()
     assert "| Bicubic |" in markdown and "RANDOM VGG19 weights" in markdown
-    assert r"\begin{tabular}" in (exp / "tables" / "results.tex").read_text()
+    assert " / n/a |" in markdown and "**LPIPS is n/a**: AlexNet ImageNet weights unavailable" in markdown
+    latex = (exp / "tables" / "results.tex").read_text()
+    assert r"\begin{tabular}" in latex and "LPIPS is n/a" in latex and "RANDOM VGG19" in latex
     bicubic = pd.read_csv(exp / "tables" / "bicubic.csv")
     assert bicubic["psnr"].iloc[0] == pytest.approx(table["tiny_test_psnr"].iloc[0])
 
@@ -173,6 +200,7 @@ def test_end_to_end_tiny(tiny_run: Path) -> None:
         assert list(history["epoch"]) == [1, 2]
         for column in ("iteration", loss, "tiny_test_psnr", "tiny_test_ssim", "seconds"):
             assert history[column].map(math.isfinite).all(), (stage, column)
+        assert history["tiny_test_lpips"].isna().all(), stage
         # The table's rows and the last history row measure the same generator on the same set,
         # and the table holds exactly the mean row of the per-image metrics CSV.
         label = {"srresnet": "SRResNet", "srgan": "SRGAN"}[stage]

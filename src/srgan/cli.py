@@ -31,6 +31,16 @@ def check_configs(paths: list[Path]) -> int:
     return 1 if failed else 0
 
 
+def fetch_weights() -> int:
+    """The ImageNet weights that a real run needs (the plan-time check looks for them)."""
+    from srgan.models import fetch_vgg19_weights
+    from srgan.perceptual import fetch_weights as fetch_alexnet_weights
+
+    for path in (fetch_vgg19_weights(), fetch_alexnet_weights()):
+        print(f"cached {path}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="srgan", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -48,9 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         "check-config", help="name the file, line and column of YAML syntax errors in configs "
         "(Snakemake's --configfile says only 'not valid JSON or YAML')")
     check.add_argument("configs", type=Path, nargs="+")
+    commands.add_parser("fetch-weights", help="download the VGG19 and AlexNet ImageNet weights into "
+                        "the torch hub cache (on a machine with network, before a cluster run)")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return check_configs(args.configs)
+    if args.command == "fetch-weights":
+        return fetch_weights()
     if args.tile < 0:
         parser.error(f"--tile must be >= 0 (0: whole image), got {args.tile}")
     if args.overlap is not None and args.overlap < 0:

@@ -11,6 +11,7 @@ a config are reported together.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,6 +32,45 @@ VGG19_LAYERS = [f"block{block}_conv{conv}" for block, convs in enumerate((2, 2, 
 # generator's first convolution is mostly zero padding (at 6 px: 36 of its 81 taps see the
 # image), so training would fit borders rather than images. The paper's crops are 24 px.
 MIN_LR_CROP = 8
+
+
+# The ImageNet weights that torchvision caches under <hub>/checkpoints/, by the config section
+# whose weights_path can replace them: (file, URL, the key that allows running without them).
+WEIGHTS = {"vgg": ("vgg19-dcbb9e9d.pth", "VGG19 (the SRGAN content loss)", "allow_random_fallback"),
+           "lpips": ("alexnet-owt-7be5be79.pth", "AlexNet (LPIPS)", "allow_unavailable")}
+
+
+def torch_hub_dir() -> Path:
+    """torch.hub.get_dir() without importing torch: $TORCH_HOME/hub, else
+    $XDG_CACHE_HOME/torch/hub, else ~/.cache/torch/hub."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch")
+    return Path(os.path.expanduser(home)) / "hub"
+
+
+def weights_problems(cfg: Mapping) -> list[str]:
+    """ImageNet weights that a run needs and cannot find, unless its config allows that.
+
+    A job that would fail on them (the VGG19 of train_gan, after the whole SRResNet
+    pretraining) fails here instead. A download at run time is not counted on: compute nodes
+    often have no network; `srgan fetch-weights` fills the cache on a machine that has.
+    """
+    problems = []
+    for section, (filename, what, allow) in WEIGHTS.items():
+        if section == "vgg" and cfg["gan"]["content"] != "vgg":
+            continue
+        path = cfg[section]["weights_path"]
+        cached = torch_hub_dir() / "checkpoints" / filename
+        url = f"https://download.pytorch.org/models/{filename}"
+        if path is not None and not Path(path).is_file():
+            problems.append(f"{section}.weights_path = {path!r}: no such file (the {what} weights, "
+                            f"{filename} from {url})")
+        elif path is None and not cached.is_file() and not cfg[section][allow]:
+            problems.append(f"the {what} ImageNet weights are not in the torch hub cache ({cached}): "
+                            f"run `srgan fetch-weights` on a machine with network, or download {url} "
+                            f"and set {section}.weights_path to it (or set {section}.{allow}: true, "
+                            f"for a smoke run only)")
+    return problems
 
 
 class ConfigError(ValueError):
@@ -174,6 +214,7 @@ def experiment_problems(cfg: Mapping) -> list[str]:
     if cfg["gan"]["content"] == "vgg" and cfg["gan"]["vgg_layer"] not in VGG19_LAYERS:
         problems.append(f"gan.vgg_layer = {cfg['gan']['vgg_layer']!r} is not a VGG19 layer; it has "
                         f"{', '.join(VGG19_LAYERS)}")
+    problems += weights_problems(cfg)
     if cfg["train_set"] in known:
         images = training_images(cfg["datasets"][cfg["train_set"]], hr_size=hr_size)
         crops = None if images is None else images * cfg["patches"]["per_image"]

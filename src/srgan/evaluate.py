@@ -23,6 +23,7 @@ from srgan.imresize import imresize
 from srgan.io import atomic_path, save_png
 from srgan.models import SRResNet, receptive_radius
 from srgan.patches import load_eval_set
+from srgan.perceptual import load_lpips, lpips_distance
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +130,23 @@ def super_resolve_float(generator: nn.Module, lr: np.ndarray, *, device: torch.d
     return _tiled(generator, lr, device=device, tile=tile, overlap=overlap, to_numpy=sr_to_float)
 
 
+LpipsFn = Callable[[np.ndarray, np.ndarray], float]  # (SR, HR) uint8 -> LPIPS
+
+
+def lpips_scorer(metric: nn.Module | None, *, scale: int, protocol: str) -> LpipsFn | None:
+    """LPIPS of (SR, HR) under ``protocol`` (the standard one crops ``scale`` border pixels, as
+    for PSNR); None when LPIPS is unavailable, and the column then reads NaN ("n/a")."""
+    if metric is None:
+        return None
+    border = scale if protocol == "standard" else 0
+    return lambda sr, hr: lpips_distance(metric, sr, hr, border=border)
+
+
 def evaluate_pairs(pairs: Sequence[EvalPair], predict: Callable[[np.ndarray], np.ndarray], *,
                    scale: int, protocol: str, round_y: bool = True,
-                   image_dir: Path | None = None) -> pd.DataFrame:
-    """Per-image PSNR/SSIM of ``predict(LR)`` against HR; saves the SR PNGs to ``image_dir``."""
+                   image_dir: Path | None = None, lpips: LpipsFn | None = None) -> pd.DataFrame:
+    """Per-image PSNR/SSIM/LPIPS of ``predict(LR)`` against HR; saves the SR PNGs to
+    ``image_dir``. LPIPS is NaN where ``lpips`` is None (unavailable)."""
     rows = []
     for name, lr, hr in pairs:
         sr = predict(lr)
@@ -140,10 +154,11 @@ def evaluate_pairs(pairs: Sequence[EvalPair], predict: Callable[[np.ndarray], np
             raise ValueError(f"{name}: SR shape {sr.shape} differs from HR shape {hr.shape}")
         rows.append({"image": name,
                      "psnr": metrics.psnr(sr, hr, scale=scale, protocol=protocol, round_y=round_y),
-                     "ssim": metrics.ssim(sr, hr, scale=scale, protocol=protocol, round_y=round_y)})
+                     "ssim": metrics.ssim(sr, hr, scale=scale, protocol=protocol, round_y=round_y),
+                     "lpips": lpips(sr, hr) if lpips is not None else np.nan})
         if image_dir is not None:
             save_png(Path(image_dir) / f"{name}.png", sr)
-    return pd.DataFrame(rows, columns=["image", "psnr", "ssim"])
+    return pd.DataFrame(rows, columns=["image", "psnr", "ssim", "lpips"])
 
 
 def bicubic_predictor(scale: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -175,9 +190,30 @@ def load_generator(checkpoint: Path, *, device: torch.device) -> SRResNet:
     return generator.to(device).to(memory_format=torch.channels_last).eval()
 
 
+def lpips_from_status(status: Mapping, *, weights_path: str | None, scale: int,
+                      protocol: str) -> LpipsFn | None:
+    """The LPIPS scorer of an evaluation job, given the experiment's ``lpips_network.json``
+    (:func:`lpips_status`): None when that says unavailable, so no job tries again."""
+    if not status["available"]:
+        log.warning("LPIPS is n/a: %s", status["reason"])
+        return None
+    metric, _ = load_lpips(weights_path=weights_path, allow_unavailable=False)
+    return lpips_scorer(metric, scale=scale, protocol=protocol)
+
+
+def lpips_status(*, weights_path: str | None, allow_unavailable: bool) -> dict:
+    """Whether LPIPS can be computed, decided once per experiment (rule lpips_network): the
+    tables, figures and report say "n/a" with this reason."""
+    metric, source = load_lpips(weights_path=weights_path, allow_unavailable=allow_unavailable)
+    if metric is None:
+        return {"available": False, "reason": source}
+    return {"available": True, "source": source, "metric": "LPIPS (AlexNet, v0.1, torchmetrics)"}
+
+
 def write_metrics_csv(frame: pd.DataFrame, path: Path) -> None:
     """Per-image metrics plus a final ``mean`` row, written atomically."""
-    mean = pd.DataFrame([{"image": "mean", "psnr": frame["psnr"].mean(), "ssim": frame["ssim"].mean()}])
+    mean = pd.DataFrame([{"image": "mean", **{column: frame[column].mean(skipna=False)
+                                              for column in ("psnr", "ssim", "lpips")}}])
     with atomic_path(path) as tmp:
         pd.concat([frame, mean], ignore_index=True).to_csv(tmp, index=False, float_format="%.6f")
 
@@ -198,31 +234,34 @@ def load_val_sets(val_dirs: Mapping[str, Path]) -> dict[str, list[EvalPair]]:
 
 def score_snapshot(generator: nn.Module, val_sets: Mapping[str, Sequence[EvalPair]], *,
                    device: torch.device, scale: int, protocol: str, round_y: bool = True,
-                   tile: int = 0) -> tuple[dict[str, float], np.ndarray | None]:
-    """``{<set>_psnr, <set>_ssim}`` (means over the set, under ``protocol``) of one generator, and
+                   tile: int = 0, lpips: LpipsFn | None = None) -> tuple[dict[str, float], np.ndarray | None]:
+    """``{<set>_psnr, <set>_ssim, <set>_lpips}`` (means over the set, under ``protocol``; LPIPS
+    NaN where ``lpips`` is None) of one generator, and
     its SR of the first image of the first non-empty set (the progression figure's). SR runs in
     ``tile`` x ``tile`` LR tiles (0: whole images); see ``super_resolve``."""
     row, first_sr = {}, None
     for name, pairs in val_sets.items():
-        psnrs, ssims = [], []
+        psnrs, ssims, lpipses = [], [], []
         for _, lr, hr in pairs:
             sr = super_resolve(generator, lr, device=device, tile=tile)
             if first_sr is None:
                 first_sr = sr
             psnrs.append(metrics.psnr(sr, hr, scale=scale, protocol=protocol, round_y=round_y))
             ssims.append(metrics.ssim(sr, hr, scale=scale, protocol=protocol, round_y=round_y))
+            lpipses.append(lpips(sr, hr) if lpips is not None else np.nan)
         row[f"{name}_psnr"], row[f"{name}_ssim"] = float(np.mean(psnrs)), float(np.mean(ssims))
+        row[f"{name}_lpips"] = float(np.mean(lpipses))
     return row, first_sr
 
 
 def score_snapshots(snapshot_dir: Path, train_log: pd.DataFrame,
                     val_sets: Mapping[str, Sequence[EvalPair]], *, device: torch.device, scale: int,
                     protocol: str, round_y: bool = True, crop: int = 192,
-                    tile: int = 0) -> tuple[pd.DataFrame, dict]:
+                    tile: int = 0, lpips: LpipsFn | None = None) -> tuple[pd.DataFrame, dict]:
     """Score every snapshot of a training stage on the validation sets.
 
     Returns the stage's history (the training log, one row per evaluation point, with the
-    ``<set>_psnr`` / ``<set>_ssim`` columns added) and the progression crops: a centred ``crop``
+    ``<set>_psnr`` / ``<set>_ssim`` / ``<set>_lpips`` columns added) and the progression crops: a centred ``crop``
     of the first validation image's SR at every snapshot, as ``{"val_set", "image", "box",
     "epochs", "iterations", "crops"}`` (crops: uint8 K x size x size x 3). SR runs in ``tile`` x
     ``tile`` LR tiles (0: whole images); see ``super_resolve``.
@@ -243,7 +282,7 @@ def score_snapshots(snapshot_dir: Path, train_log: pd.DataFrame,
         state = load_checkpoint(path)
         generator = generator_from_checkpoint(state, source=path).to(device).to(memory_format=torch.channels_last)
         row, first_sr = score_snapshot(generator, val_sets, device=device, scale=scale,
-                                       protocol=protocol, round_y=round_y, tile=tile)
+                                       protocol=protocol, round_y=round_y, tile=tile, lpips=lpips)
         rows.append(row)
         if first_sr is not None:
             top, left, size = box

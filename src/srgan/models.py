@@ -25,6 +25,7 @@ import logging
 import math
 import socket
 from fractions import Fraction
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -279,6 +280,12 @@ def _load_vgg19_state_dict(weights_path: str | None) -> dict[str, torch.Tensor]:
         return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False, check_hash=True)
     finally:
         socket.setdefaulttimeout(previous)
+
+
+def fetch_vgg19_weights() -> Path:
+    """Download the VGG19 ImageNet weights into torchvision's cache; returns the cached file."""
+    VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=True, check_hash=True)
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(VGG19_URL).name
 
 
 class VGGFeatures(nn.Module):

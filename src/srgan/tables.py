@@ -33,8 +33,18 @@ def read_mean(metrics_csv: Path) -> tuple[float, float]:
     return float(mean["psnr"].iloc[0]), float(mean["ssim"].iloc[0])
 
 
+def read_mean_lpips(metrics_csv: Path) -> float:
+    """The ``mean`` row's LPIPS of a metrics CSV; NaN when LPIPS was unavailable (or the CSV
+    predates it)."""
+    frame = pd.read_csv(metrics_csv)
+    if "lpips" not in frame.columns:
+        return math.nan
+    return float(frame.loc[frame["image"] == "mean", "lpips"].iloc[0])
+
+
 def results_table(metrics_csvs: Mapping[tuple[str, str], Path], test_sets: Sequence[str]) -> pd.DataFrame:
-    """Wide table: one row per method, ``<set>_psnr`` and ``<set>_ssim`` columns per test set."""
+    """Wide table: one row per method, ``<set>_psnr``, ``<set>_ssim`` and ``<set>_lpips``
+    columns per test set (LPIPS NaN where it could not be computed)."""
     rows = []
     for method in METHOD_LABELS:
         if not any(key[0] == method for key in metrics_csvs):
@@ -43,29 +53,46 @@ def results_table(metrics_csvs: Mapping[tuple[str, str], Path], test_sets: Seque
         for test_set in test_sets:
             psnr, ssim = read_mean(metrics_csvs[(method, test_set)])
             row[f"{test_set}_psnr"], row[f"{test_set}_ssim"] = psnr, ssim
+            row[f"{test_set}_lpips"] = read_mean_lpips(metrics_csvs[(method, test_set)])
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+def _lpips_text(value: float, best: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return f"**{value:.4f}**" if value == best else f"{value:.4f}"
+
+
 def to_markdown(table: pd.DataFrame, test_sets: Sequence[str], notes: Sequence[str]) -> str:
-    """GitHub Markdown: one ``PSNR / SSIM`` cell per test set, the best value of each in bold."""
-    header = "| Method | " + " | ".join(test_sets) + " |"
+    """GitHub Markdown: one ``PSNR / SSIM / LPIPS`` cell per test set, the best value of each in
+    bold (the highest PSNR and SSIM, the lowest LPIPS); an LPIPS that could not be computed
+    reads "n/a" (the notes say why)."""
+    header = "| Method | " + " | ".join(f"{s} PSNR / SSIM / LPIPS" for s in test_sets) + " |"
     lines = [header, "|---" * (len(test_sets) + 1) + "|"]
-    best = {s: (table[f"{s}_psnr"].max(), table[f"{s}_ssim"].max()) for s in test_sets}
+    best = {s: (table[f"{s}_psnr"].max(), table[f"{s}_ssim"].max(), table[f"{s}_lpips"].min())
+            for s in test_sets}
     for _, row in table.iterrows():
         cells = []
         for s in test_sets:
             psnr, ssim = row[f"{s}_psnr"], row[f"{s}_ssim"]
             psnr_text = f"**{psnr:.2f}**" if psnr == best[s][0] else f"{psnr:.2f}"
             ssim_text = f"**{ssim:.4f}**" if ssim == best[s][1] else f"{ssim:.4f}"
-            cells.append(f"{psnr_text} / {ssim_text}")
+            cells.append(f"{psnr_text} / {ssim_text} / {_lpips_text(row[f'{s}_lpips'], best[s][2])}")
         lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
 
 
-def table_notes(*, protocol: str, scale: int, content_weights: str, smoke_scale: bool) -> list[str]:
-    """The caveats printed under a table: protocol, VGG weights, and the scale of the run."""
+def table_notes(*, protocol: str, scale: int, content_weights: str, smoke_scale: bool,
+                lpips_unavailable: str | None = None) -> list[str]:
+    """The caveats printed under a table: protocol, LPIPS, VGG weights, and the scale of the run."""
     notes = [f"Protocol `{protocol}`: " + PROTOCOL_NOTES[protocol].format(scale=scale)]
+    if lpips_unavailable:
+        notes.append(f"**LPIPS is n/a**: {lpips_unavailable}. Supply torchvision's "
+                     "alexnet-owt-7be5be79.pth (`srgan fetch-weights`, or `lpips.weights_path`).")
+    else:
+        notes.append("LPIPS: AlexNet, version 0.1 (Zhang et al. 2018), lower is better"
+                     + (f", {scale} px border cropped." if protocol == "standard" else "."))
     if content_weights == "random-fallback":
         notes.append("**WARNING: the SRGAN content loss used RANDOM VGG19 weights** (ImageNet weights "
                      "were unavailable offline); the SRGAN row is not comparable with the paper.")
@@ -163,15 +190,31 @@ def paper_markdown(comparison: pd.DataFrame) -> str:
 
 def _latex_number(value: float, digits: int) -> str:
     """``value`` to ``digits`` decimals; PSNR's inf (SR equal to HR) as ``$\\infty$``."""
+    if math.isnan(value):
+        return "n/a"
     if math.isinf(value):
         return r"$\infty$" if value > 0 else r"$-\infty$"
     return f"{value:.{digits}f}"
 
 
-def to_latex(table: pd.DataFrame, test_sets: Sequence[str], caption: str) -> str:
-    """A booktabs tabular in the layout of the paper's Table 2 (PSNR over SSIM per method).
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}"}
 
-    An infinite PSNR (a test set whose SR equals its HR on some image) prints as ``$\\infty$``.
+
+def latex_text(note: str) -> str:
+    """A Markdown note as LaTeX text: bold and code marks dropped, LaTeX's special characters
+    escaped (a note may quote an error message)."""
+    return "".join(LATEX_SPECIALS.get(char, char) for char in note.replace("**", "").replace("`", ""))
+
+
+def to_latex(table: pd.DataFrame, test_sets: Sequence[str], caption: str,
+             notes: Sequence[str] = ()) -> str:
+    """A booktabs tabular in the layout of the paper's Table 2 (PSNR, SSIM, LPIPS per method),
+    with the same caveats as the Markdown table under it.
+
+    An infinite PSNR (a test set whose SR equals its HR on some image) prints as ``$\\infty$``,
+    an LPIPS that could not be computed as n/a.
     """
     escape = lambda text: str(text).replace("_", r"\_")  # noqa: E731
     columns = "l" + "c" * len(table)
@@ -181,8 +224,12 @@ def to_latex(table: pd.DataFrame, test_sets: Sequence[str], caption: str) -> str
     for test_set in test_sets:
         psnr = " & ".join(_latex_number(v, 2) for v in table[f"{test_set}_psnr"])
         ssim = " & ".join(_latex_number(v, 4) for v in table[f"{test_set}_ssim"])
-        lines += [f"{escape(test_set)} PSNR & {psnr}" + r" \\", f"{escape(test_set)} SSIM & {ssim}" + r" \\"]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+        lpips = " & ".join(_latex_number(v, 4) for v in table.get(f"{test_set}_lpips", [math.nan] * len(table)))
+        lines += [f"{escape(test_set)} PSNR & {psnr}" + r" \\", f"{escape(test_set)} SSIM & {ssim}" + r" \\",
+                  f"{escape(test_set)} LPIPS & {lpips}" + r" \\"]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [f"\\par\\footnotesize {latex_text(note)}" for note in notes]
+    lines += [r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 

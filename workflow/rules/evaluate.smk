@@ -3,9 +3,24 @@
 # sets (so that validation sets and metric settings never retrain anything).
 
 
+rule lpips_network:
+    output:
+        "results/{exp}/lpips_network.json",
+    params:
+        weights_path=exp_param("lpips", "weights_path"),
+        allow_unavailable=exp_param("lpips", "allow_unavailable"),
+    log:
+        "results/logs/{exp}/lpips_network.log",
+    conda:
+        ENV
+    script:
+        "../scripts/lpips_network.py"
+
+
 rule bicubic_baseline:
     input:
         data=lambda w: eval_dir(EXPERIMENTS[w.exp], w.dataset),
+        lpips=rules.lpips_network.output[0],
     output:
         metrics="results/{exp}/eval/bicubic/{dataset}/metrics.csv",
         images=directory("results/{exp}/eval/bicubic/{dataset}/images"),
@@ -13,6 +28,7 @@ rule bicubic_baseline:
         scale=exp_param("scale"),
         protocol=exp_param("metrics", "protocol"),
         round_y=exp_param("metrics", "round_y"),
+        lpips_weights=exp_param("lpips", "weights_path"),
     log:
         "results/logs/{exp}/bicubic/{dataset}.log",
     conda:
@@ -24,6 +40,7 @@ rule bicubic_baseline:
 rule evaluate:
     input:
         data=lambda w: eval_dir(EXPERIMENTS[w.exp], w.dataset),
+        lpips=rules.lpips_network.output[0],
         generator="results/{exp}/{stage}/generator.pt",
     output:
         metrics="results/{exp}/eval/{stage}/{dataset}/metrics.csv",
@@ -32,6 +49,7 @@ rule evaluate:
         scale=exp_param("scale"),
         protocol=exp_param("metrics", "protocol"),
         round_y=exp_param("metrics", "round_y"),
+        lpips_weights=exp_param("lpips", "weights_path"),
         run=get_run_settings,
     log:
         "results/logs/{exp}/{stage}/{dataset}.log",
@@ -52,6 +70,7 @@ rule evaluate_snapshots:
     input:
         snapshots=get_snapshots,
         train_log=get_train_log,
+        lpips=rules.lpips_network.output[0],
         val=lambda w: eval_dirs(EXPERIMENTS[w.exp], EXPERIMENTS[w.exp]["val_sets"]),
     output:
         history="results/{exp}/history/{stage}.csv",
@@ -61,6 +80,7 @@ rule evaluate_snapshots:
         scale=exp_param("scale"),
         protocol=exp_param("metrics", "protocol"),
         round_y=exp_param("metrics", "round_y"),
+        lpips_weights=exp_param("lpips", "weights_path"),
         run=get_run_settings,
     log:
         "results/logs/{exp}/evaluate_snapshots_{stage}.log",

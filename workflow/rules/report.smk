@@ -6,6 +6,7 @@ rule tables:
     input:
         metrics=lambda w: metrics_csvs(w.exp),
         content_network="results/{exp}/srgan/content_network.json",
+        lpips=rules.lpips_network.output[0],
     output:
         csv=report(
             "results/{exp}/tables/results.csv",

@@ -1,11 +1,12 @@
-"""Rules bicubic_baseline and evaluate: per-image PSNR/SSIM CSV and SR images of one test set."""
+"""Rules bicubic_baseline and evaluate: per-image PSNR/SSIM/LPIPS CSV and SR images of one test set."""
 
+import json
 from pathlib import Path
 
 import torch
 
 from srgan.evaluate import (bicubic_predictor, evaluate_pairs, generator_predictor, load_generator,
-                            pick_device, write_metrics_csv)
+                            lpips_from_status, pick_device, write_metrics_csv)
 from srgan.io import atomic_dir, start_rule
 from srgan.patches import load_eval_set
 
@@ -19,10 +20,13 @@ def main(smk) -> None:
                                       tile=smk.params.run["tile"])
     else:
         predict = bicubic_predictor(smk.params.scale)
+    lpips = lpips_from_status(json.loads(Path(smk.input.lpips).read_text()),
+                              weights_path=smk.params.lpips_weights, scale=smk.params.scale,
+                              protocol=smk.params.protocol)
     with atomic_dir(Path(smk.output.images)) as image_dir:
         frame = evaluate_pairs(load_eval_set(Path(smk.input.data)), predict, scale=smk.params.scale,
                                protocol=smk.params.protocol, round_y=smk.params.round_y,
-                               image_dir=image_dir)
+                               image_dir=image_dir, lpips=lpips)
     write_metrics_csv(frame, Path(smk.output.metrics))
 
 

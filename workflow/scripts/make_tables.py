@@ -15,8 +15,10 @@ def main(smk) -> None:
     keys = [(method, name) for method in smk.params.methods for name in test_sets]
     table = results_table(dict(zip(keys, map(Path, smk.input.metrics))), test_sets)
     content = json.loads(Path(smk.input.content_network).read_text())
+    lpips = json.loads(Path(smk.input.lpips).read_text())
     notes = table_notes(protocol=smk.params.protocol, scale=smk.params.scale,
-                        content_weights=content["weights"], smoke_scale=smk.params.smoke_scale)
+                        content_weights=content["weights"], smoke_scale=smk.params.smoke_scale,
+                        lpips_unavailable=None if lpips["available"] else lpips["reason"])
     markdown = to_markdown(table, test_sets, notes)
     comparison = paper_comparison(table, test_sets)
     if smk.params.protocol == "standard" and smk.params.scale == 4 and len(comparison):
@@ -25,7 +27,8 @@ def main(smk) -> None:
                      "reads higher than the standard SSIM; its PSNR is comparable.\n")
     write_table(table, markdown, csv_path=Path(smk.output.csv), markdown_path=Path(smk.output.markdown))
     write_text(smk.output.latex, to_latex(table, test_sets,
-                                         f"x{smk.params.scale} super-resolution, protocol {smk.params.protocol}"))
+                                         f"x{smk.params.scale} super-resolution, protocol {smk.params.protocol}",
+                                         notes))
 
 
 if __name__ == "__main__":
