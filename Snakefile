@@ -30,6 +30,7 @@ localrules:
     bicubic_table,
     ablation,
     lpips_network,
+    record_config,
 
 
 rule all:

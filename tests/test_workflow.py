@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -162,7 +163,7 @@ def _edited(config_path: Path, target: Path, **edits: dict) -> Path:
 
 
 FIGURES = ["curves.png", "losses.png", "discriminator.png", "comparison_tiny_test.png",
-           "progress_srresnet.png", "progress_srgan.png"]
+           "progress_srresnet.png", "progress_srgan.png", "perception_tiny_test.png"]
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +193,10 @@ def test_end_to_end_tiny(tiny_run: Path) -> None:
     assert " / n/a |" in markdown and "**LPIPS is n/a**: AlexNet ImageNet weights unavailable" in markdown
     latex = (exp / "tables" / "results.tex").read_text()
     assert r"\begin{tabular}" in latex and "LPIPS is n/a" in latex and "RANDOM VGG19" in latex
+    # The resolved config: the file's keys, with the schema's defaults filled in.
+    recorded = yaml.safe_load((exp / "config.yaml").read_text())
+    assert recorded["gan"]["vgg_layer"] == "block2_conv2" and recorded["metrics"]["round_y"] is True
+    assert recorded["experiment"] == "tiny" and "threads" not in recorded
     bicubic = pd.read_csv(exp / "tables" / "bicubic.csv")
     assert bicubic["psnr"].iloc[0] == pytest.approx(table["tiny_test_psnr"].iloc[0])
 
@@ -261,8 +266,16 @@ def test_html_report_names_every_figure(tiny_run: Path) -> None:
     result = run_snakemake(tiny_run, "--report", str(report), "--configfile", str(tiny_run / "tiny.yaml"))
     assert result.returncode == 0, result.stderr[-3000:]
     html = report.read_text(errors="replace")
-    for name in FIGURES + ["results.csv", "bicubic.csv"]:
+    for name in FIGURES + ["results.csv", "bicubic.csv", "results.html", "config.html"]:
         assert name in html, name
+    # The table itself and the resolved config are pages of the report, not only downloads.
+    # (Snakemake embeds them base64-encoded.)
+    pages = [base64.b64decode(blob).decode(errors="replace") for blob in
+             re.findall(r"data:text/html;charset=utf8;filename=[^;]+;base64,([A-Za-z0-9+/=]+)", html)]
+    table = next(page for page in pages if "Results of experiment tiny" in page)
+    assert "<td>SRResNet</td>" in table and "LPIPS is n/a" in table and "RANDOM VGG19" in table
+    config = next(page for page in pages if "Config of experiment tiny" in page)
+    assert "vgg_layer: block2_conv2" in config
 
 
 MORE = {"source": "skimage", "images": ["coffee"]}

@@ -3,7 +3,9 @@ test sets, PSNR and SSIM; written as CSV and Markdown with the protocol and cave
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -64,14 +66,13 @@ def _lpips_text(value: float, best: float) -> str:
     return f"**{value:.4f}**" if value == best else f"{value:.4f}"
 
 
-def to_markdown(table: pd.DataFrame, test_sets: Sequence[str], notes: Sequence[str]) -> str:
-    """GitHub Markdown: one ``PSNR / SSIM / LPIPS`` cell per test set, the best value of each in
-    bold (the highest PSNR and SSIM, the lowest LPIPS); an LPIPS that could not be computed
-    reads "n/a" (the notes say why)."""
-    header = "| Method | " + " | ".join(f"{s} PSNR / SSIM / LPIPS" for s in test_sets) + " |"
-    lines = [header, "|---" * (len(test_sets) + 1) + "|"]
+def table_cells(table: pd.DataFrame, test_sets: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """(method, one ``PSNR / SSIM / LPIPS`` cell per test set) for each row, the best value of
+    each in Markdown bold (the highest PSNR and SSIM, the lowest LPIPS); an LPIPS that could not
+    be computed reads "n/a" (the notes say why)."""
     best = {s: (table[f"{s}_psnr"].max(), table[f"{s}_ssim"].max(), table[f"{s}_lpips"].min())
             for s in test_sets}
+    rows = []
     for _, row in table.iterrows():
         cells = []
         for s in test_sets:
@@ -79,8 +80,43 @@ def to_markdown(table: pd.DataFrame, test_sets: Sequence[str], notes: Sequence[s
             psnr_text = f"**{psnr:.2f}**" if psnr == best[s][0] else f"{psnr:.2f}"
             ssim_text = f"**{ssim:.4f}**" if ssim == best[s][1] else f"{ssim:.4f}"
             cells.append(f"{psnr_text} / {ssim_text} / {_lpips_text(row[f'{s}_lpips'], best[s][2])}")
-        lines.append(f"| {row['method']} | " + " | ".join(cells) + " |")
+        rows.append((row["method"], cells))
+    return rows
+
+
+def to_markdown(table: pd.DataFrame, test_sets: Sequence[str], notes: Sequence[str]) -> str:
+    """GitHub Markdown of :func:`table_cells`, with the notes under it."""
+    header = "| Method | " + " | ".join(f"{s} PSNR / SSIM / LPIPS" for s in test_sets) + " |"
+    lines = [header, "|---" * (len(test_sets) + 1) + "|"]
+    lines += [f"| {method} | " + " | ".join(cells) + " |" for method, cells in table_cells(table, test_sets)]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+
+
+def _html_text(markdown: str) -> str:
+    """A Markdown cell or note as HTML: escaped, with its bold and code marks."""
+    text = html.escape(markdown)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+def to_html(table: pd.DataFrame, test_sets: Sequence[str], notes: Sequence[str], *, title: str) -> str:
+    """A standalone HTML page of the table and its caveats, which Snakemake's report shows
+    inline (a CSV is only offered for download there)."""
+    head = "".join(f"<th>{html.escape(s)}<br>PSNR / SSIM / LPIPS</th>" for s in test_sets)
+    body = "".join(f"<tr><td>{html.escape(method)}</td>" + "".join(f"<td>{_html_text(c)}</td>" for c in cells)
+                   + "</tr>" for method, cells in table_cells(table, test_sets))
+    items = "".join(f"<li>{_html_text(note)}</li>" for note in notes)
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            "<style>body{font-family:sans-serif} table{border-collapse:collapse} "
+            "td,th{border:1px solid #999;padding:4px 10px;text-align:center}</style></head><body>"
+            f"<h2>{html.escape(title)}</h2><table><tr><th>Method</th>{head}</tr>{body}</table>"
+            f"<ul>{items}</ul></body></html>\n")
+
+
+def config_html(config_yaml: str, *, title: str) -> str:
+    """The resolved config of an experiment as an HTML page for the report."""
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"</head><body><h2>{html.escape(title)}</h2><pre>{html.escape(config_yaml)}</pre></body></html>\n")
 
 
 def table_notes(*, protocol: str, scale: int, content_weights: str, smoke_scale: bool,

@@ -152,6 +152,17 @@ def get_run_settings(wildcards, threads):
     }
 
 
+# Keys that say how a job runs, never what it produces (get_run_settings): not recorded, so
+# that editing them reruns nothing.
+RUN_KEYS = ["threads", "device", "compile", "checkpoint_every", "tile", "max_image_pixels"]
+
+
+def get_recorded_config(wildcards):
+    """The resolved config of an experiment (defaults filled in), as results/<exp>/config.yaml
+    records it: everything that shapes its results."""
+    return {key: value for key, value in EXPERIMENTS[wildcards.exp].items() if key not in RUN_KEYS}
+
+
 def stage_dir(wildcards):
     """Where a training stage of an experiment writes: the shared pretraining, or its own SRGAN."""
     if wildcards.stage == "srresnet":
@@ -207,6 +218,29 @@ def metrics_csvs(exp):
     ]
 
 
+def perception_methods(wildcards):
+    """(label, metrics CSV) of each point of the perception-distortion figure of a test set: the
+    experiment's bicubic, SRResNet and SRGAN, then the SRGAN of every other experiment (an
+    ablation) that evaluates the same test set."""
+    exp, dataset = wildcards.exp, wildcards.dataset
+    points = [
+        (label, f"results/{exp}/eval/{method}/{dataset}/metrics.csv")
+        for method, label in (("bicubic", "Bicubic"), ("srresnet", "SRResNet"), ("srgan", "SRGAN"))
+    ]
+    for other, cfg in EXPERIMENTS.items():
+        if other != exp and dataset in cfg["test_sets"]:
+            points.append((f"SRGAN ({other})", f"results/{other}/eval/srgan/{dataset}/metrics.csv"))
+    return points
+
+
+def get_perception_metrics(wildcards):
+    return [path for _, path in perception_methods(wildcards)]
+
+
+def get_perception_labels(wildcards):
+    return [label for label, _ in perception_methods(wildcards)]
+
+
 def figure_files(exp):
     """The figures of one experiment (the progression figure needs a validation set)."""
     cfg = EXPERIMENTS[exp]
@@ -218,6 +252,12 @@ def figure_files(exp):
     files.update(
         {
             f"comparison_{name}": f"results/{exp}/figures/comparison_{name}.png"
+            for name in cfg["test_sets"]
+        }
+    )
+    files.update(
+        {
+            f"perception_{name}": f"results/{exp}/figures/perception_{name}.png"
             for name in cfg["test_sets"]
         }
     )
@@ -234,6 +274,7 @@ def all_outputs():
         outputs += [
             f"results/{exp}/tables/results.csv",
             f"results/{exp}/tables/bicubic.csv",
+            f"results/{exp}/config.yaml",
         ]
         outputs += list(figure_files(exp).values())
     if len(EXPERIMENTS) > 1:

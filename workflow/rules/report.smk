@@ -2,6 +2,26 @@
 # `snakemake --report results/report.html`, captioned by workflow/report/*.rst.
 
 
+rule record_config:
+    output:
+        config="results/{exp}/config.yaml",
+        html=report(
+            "results/{exp}/config.html",
+            caption="../report/config.rst",
+            category="{exp}",
+            subcategory="config",
+            labels={"table": "resolved config"},
+        ),
+    params:
+        config=get_recorded_config,
+    log:
+        "results/logs/{exp}/record_config.log",
+    conda:
+        ENV
+    script:
+        "../scripts/record_config.py"
+
+
 rule tables:
     input:
         metrics=lambda w: metrics_csvs(w.exp),
@@ -17,6 +37,13 @@ rule tables:
         ),
         markdown="results/{exp}/tables/results.md",
         latex="results/{exp}/tables/results.tex",
+        html=report(
+            "results/{exp}/tables/results.html",
+            caption="../report/results.rst",
+            category="{exp}",
+            subcategory="tables",
+            labels={"table": "results"},
+        ),
     params:
         methods=METHODS,
         test_sets=exp_param("test_sets"),
@@ -160,6 +187,31 @@ rule figure_comparison:
         ENV
     script:
         "../scripts/make_comparison.py"
+
+
+rule figure_perception:
+    input:
+        metrics=get_perception_metrics,
+        history="results/{exp}/history/srgan.csv",
+        lpips=rules.lpips_network.output[0],
+    output:
+        report(
+            "results/{exp}/figures/perception_{dataset}.png",
+            caption="../report/perception.rst",
+            category="{exp}",
+            subcategory="images",
+            labels={"figure": "perception-distortion, {dataset}"},
+        ),
+    params:
+        methods=get_perception_labels,
+        test_set=lambda w: w.dataset,
+        dpi=exp_param("plots", "dpi"),
+    log:
+        "results/logs/{exp}/figure_perception_{dataset}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/make_perception.py"
 
 
 rule ablation:

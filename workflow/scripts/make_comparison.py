@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from srgan.io import list_images, load_rgb, start_rule
-from srgan.plots import nearest_upscale, plot_comparison
+from srgan.panels import nearest_upscale, plot_comparison
 from srgan.tables import METHOD_LABELS
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from srgan.charts import plot_curves, plot_discriminator, plot_losses
 from srgan.io import start_rule
-from srgan.plots import plot_curves, plot_discriminator, plot_losses
 from srgan.tables import read_mean
 
 
@@ -16,7 +16,7 @@ def main(smk) -> None:
     plot_curves(histories, list(smk.params.val_sets), protocol=smk.params.protocol,
                 out=Path(smk.output.curves), dpi=smk.params.dpi, bicubic=bicubic)
     plot_losses(histories, out=Path(smk.output.losses), dpi=smk.params.dpi)
-    plot_discriminator(histories["srgan"], out=Path(smk.output.discriminator), dpi=smk.params.dpi)
+    plot_discriminator(histories, out=Path(smk.output.discriminator), dpi=smk.params.dpi)
 
 
 if __name__ == "__main__":

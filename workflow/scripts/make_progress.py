@@ -6,7 +6,7 @@ import numpy as np
 
 from srgan import metrics
 from srgan.io import load_rgb, start_rule
-from srgan.plots import plot_progress, select_epochs
+from srgan.panels import plot_progress, select_epochs
 
 
 def main(smk) -> None:

@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 from srgan.io import start_rule, write_text
-from srgan.tables import (paper_comparison, paper_markdown, results_table, table_notes, to_latex,
-                          to_markdown, write_table)
+from srgan.tables import (paper_comparison, paper_markdown, results_table, table_notes, to_html,
+                          to_latex, to_markdown, write_table)
 
 
 def main(smk) -> None:
@@ -25,6 +25,8 @@ def main(smk) -> None:
         markdown += ("\n### Ledig et al. 2017, Table 2, and our difference\n\n"
                      + paper_markdown(comparison) + "\nThe paper's SSIM came from the daala tool and "
                      "reads higher than the standard SSIM; its PSNR is comparable.\n")
+    write_text(smk.output.html, to_html(table, test_sets, notes,
+                                        title=f"Results of experiment {smk.wildcards.exp}"))
     write_table(table, markdown, csv_path=Path(smk.output.csv), markdown_path=Path(smk.output.markdown))
     write_text(smk.output.latex, to_latex(table, test_sets,
                                          f"x{smk.params.scale} super-resolution, protocol {smk.params.protocol}",

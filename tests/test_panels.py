@@ -1,18 +1,17 @@
-"""Figures: files are written, and images reach the PNG pixel-exact (no resampling, no blending)."""
+"""Image figures: images reach the PNG pixel-exact (no resampling, no blending), the inset is where
+the methods differ most, and the progression figure's epochs are chosen from the snapshots."""
 
 from __future__ import annotations
 
 import logging
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
-from srgan import plots
-from srgan.plots import (FRAME_INNER, FRAME_OUTER, center_crop, most_different_window,
-                         nearest_upscale, plot_comparison, plot_discriminator, plot_losses,
-                         plot_progress, select_epochs)
+from srgan import panels
+from srgan.panels import (FRAME_INNER, FRAME_OUTER, center_crop, most_different_window,
+                          nearest_upscale, plot_comparison, plot_progress, select_epochs)
 
 DPI = 100
 # Saturated colours, none of them the frame's black or gold, nor the white/grey of the page.
@@ -47,22 +46,6 @@ def image_boxes(png: np.ndarray) -> list[list[np.ndarray]]:
     source = (png[..., None, :] == PALETTE).all(axis=-1).any(axis=-1)  # (H, W)
     return [[png[r0:r1, c0:c1] for c0, c1 in runs(source[r0:r1].any(axis=0))]
             for r0, r1 in runs(source.any(axis=1))]
-
-
-def history(stage: str, epochs: int, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    decay = np.exp(-np.arange(epochs) / 5)
-    frame = {"epoch": np.arange(1, epochs + 1), "iteration": 100 * np.arange(1, epochs + 1),
-             "lr": np.full(epochs, 1e-4), "Set5_psnr": 28 + rng.normal(size=epochs),
-             "Set5_ssim": 0.8 + 0.01 * rng.normal(size=epochs)}
-    if stage == "srresnet":
-        frame["mse"] = 0.01 * decay + 0.002
-    else:
-        frame |= {"content_loss": 0.05 * decay + 0.01, "adversarial_loss": 2 + rng.random(epochs),
-                  "d_loss": 0.5 + rng.random(epochs), "d_real": 0.6 + 0.3 * rng.random(epochs),
-                  "d_fake": 0.1 + 0.3 * rng.random(epochs)}
-        frame["g_loss"] = frame["content_loss"] + 1e-3 * frame["adversarial_loss"]
-    return pd.DataFrame(frame)
 
 
 # --- most_different_window ---------------------------------------------------------------------
@@ -195,7 +178,7 @@ def test_progress_panels_are_pixel_exact(tmp_path):
     assert [len(row) for row in boxes] == [5]
     row = boxes[0]
     zoom = row[0].shape[0] // 24
-    assert zoom * 24 >= plots.MIN_PANEL_INCHES * DPI  # small crops are enlarged
+    assert zoom * 24 >= panels.MIN_PANEL_INCHES * DPI  # small crops are enlarged
     for box, image in zip(row, [hr] + [sr for _, sr, _, _ in snapshots]):
         np.testing.assert_array_equal(box, nearest_upscale(image, zoom))
 
@@ -213,25 +196,3 @@ def test_select_epochs(caplog):
     assert "epoch 10 has no snapshot" in caplog.text
     with pytest.raises(ValueError, match="available"):
         select_epochs([5], [1, 2])
-
-
-# --- curves ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("epochs", [1, 12])
-def test_losses_and_discriminator(tmp_path, epochs):
-    histories = {"srresnet": history("srresnet", epochs), "srgan": history("srgan", epochs, seed=1)}
-    plot_losses(histories, out=tmp_path / "losses.png", dpi=DPI)
-    plot_discriminator(histories["srgan"], out=tmp_path / "d.png", dpi=DPI)
-    for name, min_width in (("losses.png", 800), ("d.png", 450)):
-        width, height = png_size(tmp_path / name)
-        assert min_width <= width <= 1500 and 250 <= height <= 600
-
-
-def test_losses_single_stage_and_errors(tmp_path):
-    plot_losses({"srresnet": history("srresnet", 3)}, out=tmp_path / "l.png", dpi=DPI)
-    assert png_size(tmp_path / "l.png")[0] >= 400
-    with pytest.raises(ValueError, match="allowed"):
-        plot_losses({"esrgan": history("srgan", 3)}, out=tmp_path / "l.png", dpi=DPI)
-    with pytest.raises(ValueError, match="d_real"):
-        plot_discriminator(history("srresnet", 3), out=tmp_path / "d.png", dpi=DPI)

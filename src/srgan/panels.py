@@ -1,20 +1,20 @@
-"""Figures: metric and loss curves over the epochs of both stages, D's probabilities, the report's
-progression figure (Vinh, Lam and Bao, Fig. 15) and the LR | bicubic | SRResNet | SRGAN | HR
-comparison with a zoomed inset (the report's Fig. 16; Ledig et al. 2017, Fig. 6).
+"""Image figures, pixel-exact: the report's progression figure (Vinh, Lam and Bao, Fig. 15) and
+the LR | bicubic | SRResNet | SRGAN | HR comparison with a zoomed inset (the report's Fig. 16;
+Ledig et al. 2017, Fig. 6).
 
-Image figures never let matplotlib resample: each image is enlarged by an integer factor with
-pixel replication (``nearest_upscale``), then drawn with ``interpolation="nearest"`` into an axes
-box of exactly its size in pixels, at integer pixel offsets, in a figure whose size in pixels is
-fixed (no ``bbox_inches="tight"``). One source pixel is thus an exact ``zoom x zoom`` block of the
-PNG, in its own colour: what looks sharp or blurry in a panel is what the method produced. Boxes
-that mark the inset are burnt into the enlarged array (black-gold-black, no anti-aliasing).
+Matplotlib never resamples here: each image is enlarged by an integer factor with pixel
+replication (``nearest_upscale``), then drawn with ``interpolation="nearest"`` into an axes box of
+exactly its size in pixels, at integer pixel offsets, in a figure whose size in pixels is fixed (no
+``bbox_inches="tight"``). One source pixel is thus an exact ``zoom x zoom`` block of the PNG, in
+its own colour: what looks sharp or blurry in a panel is what the method produced. Boxes that mark
+the inset are burnt into the enlarged array (black-gold-black, no anti-aliasing).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -22,196 +22,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import LogFormatter, MaxNLocator  # noqa: E402
 
-from srgan.io import atomic_path  # noqa: E402
+from srgan.charts import save_figure  # noqa: E402
 
 log = logging.getLogger(__name__)
-
-STAGE_STYLE = {"srresnet": ("SRResNet (MSE)", "tab:blue"), "srgan": ("SRGAN", "tab:red")}
 
 # Font sizes in points at the saved size; the smallest is 9 pt.
 TITLE_PT, LABEL_PT, NOTE_PT = 11, 10, 9
 FRAME_INNER = (255, 200, 0)  # gold, between two black lines: visible on light and dark content
 FRAME_OUTER = (0, 0, 0)
 MIN_PANEL_INCHES = 1.2  # images smaller than this at the figure's dpi are enlarged (integer zoom)
-MARKERS_UP_TO = 60  # epochs; longer histories are drawn as plain lines
-
-
-def metric_column(val_set: str, metric: str) -> str:
-    """History column of a metric, measured under the config's protocol by the evaluation stage."""
-    return f"{val_set}_{metric}"
-
-
-def save_figure(fig: plt.Figure, path: Path, *, dpi: int, tight: bool = True) -> None:
-    """Write ``fig`` as PNG at ``dpi``, atomically, and close it.
-
-    ``tight=False`` keeps the figure's exact pixel size, which the image figures rely on.
-    """
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight" if tight else None, format="png")
-    plt.close(fig)
-
-
-def plot_curves(histories: Mapping[str, pd.DataFrame], val_sets: Sequence[str], *, protocol: str,
-                out: Path, dpi: int, bicubic: Mapping[str, tuple[float, float]] | None = None) -> None:
-    """PSNR and SSIM against epoch for every validation set; SRGAN epochs continue SRResNet's."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    offset = 0
-    for stage, history in histories.items():
-        label, colour = STAGE_STYLE[stage]
-        epochs = history["epoch"].to_numpy() + offset
-        for ax, metric in zip(axes, ("psnr", "ssim")):
-            for k, val_set in enumerate(val_sets):
-                ax.plot(epochs, history[metric_column(val_set, metric)], marker="o",
-                        markersize=3, color=colour, linestyle=("-", "--", ":", "-.")[k % 4],
-                        label=f"{label}, {val_set}")
-        if stage != list(histories)[-1]:  # a line between stages, none after the last
-            for ax in axes:
-                ax.axvline(float(epochs.max()) + 0.5, color="grey", linewidth=0.8, alpha=0.5)
-        offset = float(epochs.max())
-    for ax, metric in zip(axes, ("psnr", "ssim")):
-        for k, (val_set, values) in enumerate((bicubic or {}).items()):
-            ax.axhline(values[0 if metric == "psnr" else 1], color="black", linewidth=1,
-                       linestyle=("-", "--", ":", "-.")[k % 4], alpha=0.6, label=f"bicubic, {val_set}")
-        ax.set_xlabel("epoch (SRResNet, then SRGAN)")
-        ax.set_ylabel("PSNR (dB)" if metric == "psnr" else "SSIM")
-        ax.set_title(f"{metric.upper()} per epoch ({protocol} protocol)")
-        ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=9, loc="best")
-    save_figure(fig, out, dpi=dpi)
-
-
-# ---------------------------------------------------------------------------------------------
-# Loss and discriminator curves
-
-
-def _require(history: pd.DataFrame, columns: Sequence[str], name: str) -> None:
-    missing = [c for c in columns if c not in history.columns]
-    if missing:
-        raise ValueError(f"{name} history lacks columns {missing}; it has {list(history.columns)}")
-
-
-def _line(ax: plt.Axes, x: np.ndarray, y: pd.Series, **style) -> None:
-    marker = "o" if len(x) <= MARKERS_UP_TO else None
-    ax.plot(x, y.to_numpy(dtype=float), marker=marker, markersize=3.5, linewidth=1.5, **style)
-
-
-class _PlainLogFormatter(LogFormatter):
-    """LogFormatter's choice of which ticks to label, written plainly: 0.04 rather than 4e-02."""
-
-    def __call__(self, x: float, pos: int | None = None) -> str:
-        return f"{x:g}" if super().__call__(x, pos) else ""
-
-
-def _epoch_axis(ax: plt.Axes, epochs: Sequence[np.ndarray]) -> None:
-    """Integer epoch ticks, with half an epoch of margin (a single epoch gets a sane range)."""
-    values = np.concatenate([np.asarray(e, dtype=float) for e in epochs] or [np.zeros(0)])
-    if values.size:
-        margin = max(0.5, 0.03 * (values.max() - values.min()))
-        ax.set_xlim(values.min() - margin, values.max() + margin)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-
-
-def _log_if_positive(ax: plt.Axes) -> None:
-    """Log y-scale when every plotted value is positive (losses spanning decades); else linear."""
-    values = np.concatenate([line.get_ydata() for line in ax.get_lines()] or [np.zeros(0)])
-    values = values[np.isfinite(values)]
-    if values.size and (values > 0).all():
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(_PlainLogFormatter())
-        ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False))
-        ax.set_ylabel("loss (log scale)")
-    else:
-        ax.set_ylabel("loss")
-
-
-def plot_losses(histories: Mapping[str, pd.DataFrame], *, out: Path, dpi: int) -> None:
-    """Training losses (epoch means) against epoch; SRGAN epochs continue SRResNet's.
-
-    Parameters
-    ----------
-    histories : {"srresnet": DataFrame, "srgan": DataFrame}, either or both, in training order.
-        One row per epoch. SRResNet needs ``epoch, mse`` (pixel MSE of images in [-1, 1]); SRGAN
-        needs ``epoch, g_loss, content_loss, adversarial_loss, d_loss``.
-    out, dpi : the PNG and its resolution.
-
-    Layout: left, the generator's objective (SRResNet's MSE, SRGAN's content loss and total
-    ``g_loss``); right, when SRGAN is present, the adversarial terms (G's ``-log D(G(LR))`` and
-    D's binary cross-entropy). Each panel is log-scaled when all its values are positive.
-    """
-    if not histories:
-        raise ValueError("plot_losses needs at least one history, got none")
-    unknown = [stage for stage in histories if stage not in STAGE_STYLE]
-    if unknown:
-        raise ValueError(f"unknown stages {unknown}; allowed: {list(STAGE_STYLE)}")
-    two = "srgan" in histories
-    fig, axes = plt.subplots(1, 2 if two else 1, figsize=(11 if two else 6, 4.6),
-                             constrained_layout=True, squeeze=False)
-    generator, adversarial = axes[0, 0], axes[0, -1]
-    offset, boundaries = 0, []
-    for stage, history in histories.items():
-        if stage == "srresnet":
-            _require(history, ("epoch", "mse"), stage)
-            epochs = history["epoch"].to_numpy() + offset
-            _line(generator, epochs, history["mse"], color="tab:blue", label="SRResNet: pixel MSE")
-        else:
-            _require(history, ("epoch", "g_loss", "content_loss", "adversarial_loss", "d_loss"), stage)
-            epochs = history["epoch"].to_numpy() + offset
-            _line(generator, epochs, history["content_loss"], color="tab:orange",
-                  label="SRGAN: content loss")
-            _line(generator, epochs, history["g_loss"], color="tab:red",
-                  label="SRGAN: g_loss = content + w * adversarial")
-            _line(adversarial, epochs, history["adversarial_loss"], color="tab:purple",
-                  label="G adversarial: -log D(G(LR))")
-            _line(adversarial, epochs, history["d_loss"], color="tab:brown", linestyle="--",
-                  label="D loss: BCE on HR and SR")
-        if offset:
-            boundaries.append(offset + 0.5)
-        offset = float(epochs.max()) if len(epochs) else offset
-    for ax in axes[0]:
-        # Before the boundary lines, whose y runs from 0 to 1 and whose x is not an epoch.
-        _log_if_positive(ax)
-        _epoch_axis(ax, [line.get_xdata() for line in ax.get_lines()])
-        ax.set_xlabel("epoch (SRResNet, then SRGAN)" if len(histories) > 1 else "epoch")
-        ax.grid(alpha=0.3, which="both")
-        # Below the axes: loss curves fill their panel, so no corner is reliably free.
-        ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2,
-                  frameon=False)
-    for boundary in boundaries:  # SRResNet | SRGAN; the adversarial panel is SRGAN's alone
-        generator.axvline(boundary, color="grey", linewidth=0.8, alpha=0.5)
-    generator.set_title("Generator losses per epoch")
-    if two:
-        adversarial.set_title("Adversarial losses per epoch (SRGAN)")
-    save_figure(fig, out, dpi=dpi)
-
-
-def plot_discriminator(history: pd.DataFrame, *, out: Path, dpi: int) -> None:
-    """Mean D(HR) and D(SR) per SRGAN epoch, probabilities in [0, 1], with 0.5 marked.
-
-    ``history`` is SRGAN's, one row per epoch with ``epoch, d_real, d_fake``: the mean sigmoid of
-    D's logits on the HR batch and on G's outputs, averaged over the epoch's iterations.
-    """
-    _require(history, ("epoch", "d_real", "d_fake"), "srgan")
-    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
-    epochs = history["epoch"].to_numpy()
-    ax.axhline(0.5, color="grey", linestyle=":", linewidth=1.2, label="0.5: D cannot tell")
-    _line(ax, epochs, history["d_real"], color="tab:green", label="D(HR): real images", clip_on=False)
-    _line(ax, epochs, history["d_fake"], color="tab:red", linestyle="--",
-          label="D(SR): SRGAN outputs", clip_on=False)
-    ax.set_ylim(0, 1)
-    _epoch_axis(ax, [epochs])
-    ax.set_xlabel("SRGAN epoch")
-    ax.set_ylabel("mean probability of 'real'")
-    ax.set_title("Discriminator outputs per SRGAN epoch")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=9, loc="best")
-    save_figure(fig, out, dpi=dpi)
-
-
-# ---------------------------------------------------------------------------------------------
-# Image figures
 
 
 def nearest_upscale(image: np.ndarray, factor: int) -> np.ndarray:
