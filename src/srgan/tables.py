@@ -51,12 +51,8 @@ def results_table(metrics_csvs: Mapping[tuple[str, str], Path], test_sets: Seque
     for method in METHOD_LABELS:
         if not any(key[0] == method for key in metrics_csvs):
             continue
-        row: dict[str, object] = {"method": METHOD_LABELS[method]}
-        for test_set in test_sets:
-            psnr, ssim = read_mean(metrics_csvs[(method, test_set)])
-            row[f"{test_set}_psnr"], row[f"{test_set}_ssim"] = psnr, ssim
-            row[f"{test_set}_lpips"] = read_mean_lpips(metrics_csvs[(method, test_set)])
-        rows.append(row)
+        rows.append({"method": METHOD_LABELS[method],
+                     **_mean_cells({s: metrics_csvs[(method, s)] for s in test_sets}, test_sets)})
     return pd.DataFrame(rows)
 
 
@@ -269,16 +265,23 @@ def to_latex(table: pd.DataFrame, test_sets: Sequence[str], caption: str,
     return "\n".join(lines) + "\n"
 
 
+def _mean_cells(metrics_csvs: Mapping[str, Path], test_sets: Sequence[str]) -> dict[str, float]:
+    """``<set>_psnr``, ``<set>_ssim`` and ``<set>_lpips`` of one method from its metrics CSVs."""
+    row = {}
+    for s in test_sets:
+        row[f"{s}_psnr"], row[f"{s}_ssim"] = read_mean(metrics_csvs[s])
+        row[f"{s}_lpips"] = read_mean_lpips(metrics_csvs[s])
+    return row
+
+
 def ablation_table(srgan_csvs: Mapping[tuple[str, str], Path], srresnet_csvs: Mapping[str, Path],
                    labels: Mapping[str, str], test_sets: Sequence[str]) -> pd.DataFrame:
-    """The paper's Table 1 layout: the shared SRResNet, then one SRGAN row per experiment."""
-    rows = [{"method": "SRResNet (MSE)", **{f"{s}_{m}": v for s in test_sets
-                                            for m, v in zip(("psnr", "ssim"), read_mean(srresnet_csvs[s]))}}]
+    """The paper's Table 1 layout: the shared SRResNet, then one SRGAN row per experiment
+    (PSNR, SSIM and LPIPS per test set, as in :func:`results_table`)."""
+    rows = [{"method": "SRResNet (MSE)", **_mean_cells(srresnet_csvs, test_sets)}]
     for exp, label in labels.items():
-        row = {"method": f"{label} ({exp})"}
-        for s in test_sets:
-            row[f"{s}_psnr"], row[f"{s}_ssim"] = read_mean(srgan_csvs[(exp, s)])
-        rows.append(row)
+        rows.append({"method": f"{label} ({exp})",
+                     **_mean_cells({s: srgan_csvs[(exp, s)] for s in test_sets}, test_sets)})
     return pd.DataFrame(rows)
 
 

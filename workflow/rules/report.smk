@@ -226,6 +226,7 @@ rule ablation:
             for name in next(iter(EXPERIMENTS.values()))["test_sets"]
         ],
         content=[f"results/{exp}/srgan/content_network.json" for exp in EXPERIMENTS],
+        lpips=[f"results/{exp}/lpips_network.json" for exp in EXPERIMENTS],
     output:
         csv=report(
             "results/ablation/ablation.csv",

@@ -22,9 +22,11 @@ def main(smk) -> None:
     labels = {exp: content_label(spec["content"], spec["vgg_layer"]) for exp, spec in experiments.items()}
     table = ablation_table(srgan, srresnet, labels, test_sets)
     weights = {json.loads(Path(path).read_text())["weights"] for path in smk.input.content}
+    lpips = [json.loads(Path(path).read_text()) for path in smk.input.lpips]
+    unavailable = next((status["reason"] for status in lpips if not status["available"]), None)
     notes = table_notes(protocol=smk.params.protocol, scale=smk.params.scale,
                         content_weights="random-fallback" if "random-fallback" in weights else "imagenet",
-                        smoke_scale=False)
+                        smoke_scale=False, lpips_unavailable=unavailable)
     write_table(table, to_markdown(table, test_sets, notes), csv_path=Path(smk.output.csv),
                 markdown_path=Path(smk.output.markdown))
 
