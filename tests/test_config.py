@@ -174,6 +174,17 @@ def empty_hub(tmp_path: Path, monkeypatch) -> Path:
     return tmp_path / "torch" / "hub" / "checkpoints"
 
 
+def test_the_weight_files_are_torchvisions_own() -> None:
+    # Spelled out to keep torch out of planning; they must be the files torchvision caches.
+    from torchvision.models import AlexNet_Weights, VGG19_Weights
+
+    from srgan import perceptual
+
+    assert checks.WEIGHTS["vgg"][0] == VGG19_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[1]
+    assert checks.WEIGHTS["lpips"][0] == AlexNet_Weights.IMAGENET1K_V1.url.rsplit("/", 1)[1]
+    assert checks.WEIGHTS["lpips"][0] == perceptual.ALEXNET_FILE
+
+
 def test_the_hub_dir_is_torchs_own(tmp_path: Path, monkeypatch) -> None:
     import torch
 

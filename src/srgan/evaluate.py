@@ -142,6 +142,15 @@ def lpips_scorer(metric: nn.Module | None, *, scale: int, protocol: str) -> Lpip
     return lambda sr, hr: lpips_distance(metric, sr, hr, border=border)
 
 
+def score_image(sr: np.ndarray, hr: np.ndarray, *, scale: int, protocol: str, round_y: bool = True,
+                lpips: LpipsFn | None = None) -> dict[str, float]:
+    """PSNR, SSIM (under ``protocol``) and LPIPS (NaN where ``lpips`` is None) of one SR image:
+    what evaluation and the per-epoch snapshot scoring both measure."""
+    return {"psnr": metrics.psnr(sr, hr, scale=scale, protocol=protocol, round_y=round_y),
+            "ssim": metrics.ssim(sr, hr, scale=scale, protocol=protocol, round_y=round_y),
+            "lpips": lpips(sr, hr) if lpips is not None else np.nan}
+
+
 def evaluate_pairs(pairs: Sequence[EvalPair], predict: Callable[[np.ndarray], np.ndarray], *,
                    scale: int, protocol: str, round_y: bool = True,
                    image_dir: Path | None = None, lpips: LpipsFn | None = None) -> pd.DataFrame:
@@ -152,10 +161,8 @@ def evaluate_pairs(pairs: Sequence[EvalPair], predict: Callable[[np.ndarray], np
         sr = predict(lr)
         if sr.shape != hr.shape:
             raise ValueError(f"{name}: SR shape {sr.shape} differs from HR shape {hr.shape}")
-        rows.append({"image": name,
-                     "psnr": metrics.psnr(sr, hr, scale=scale, protocol=protocol, round_y=round_y),
-                     "ssim": metrics.ssim(sr, hr, scale=scale, protocol=protocol, round_y=round_y),
-                     "lpips": lpips(sr, hr) if lpips is not None else np.nan})
+        rows.append({"image": name, **score_image(sr, hr, scale=scale, protocol=protocol,
+                                                  round_y=round_y, lpips=lpips)})
         if image_dir is not None:
             save_png(Path(image_dir) / f"{name}.png", sr)
     return pd.DataFrame(rows, columns=["image", "psnr", "ssim", "lpips"])
@@ -241,16 +248,14 @@ def score_snapshot(generator: nn.Module, val_sets: Mapping[str, Sequence[EvalPai
     ``tile`` x ``tile`` LR tiles (0: whole images); see ``super_resolve``."""
     row, first_sr = {}, None
     for name, pairs in val_sets.items():
-        psnrs, ssims, lpipses = [], [], []
+        scores = []
         for _, lr, hr in pairs:
             sr = super_resolve(generator, lr, device=device, tile=tile)
             if first_sr is None:
                 first_sr = sr
-            psnrs.append(metrics.psnr(sr, hr, scale=scale, protocol=protocol, round_y=round_y))
-            ssims.append(metrics.ssim(sr, hr, scale=scale, protocol=protocol, round_y=round_y))
-            lpipses.append(lpips(sr, hr) if lpips is not None else np.nan)
-        row[f"{name}_psnr"], row[f"{name}_ssim"] = float(np.mean(psnrs)), float(np.mean(ssims))
-        row[f"{name}_lpips"] = float(np.mean(lpipses))
+            scores.append(score_image(sr, hr, scale=scale, protocol=protocol, round_y=round_y, lpips=lpips))
+        for metric in ("psnr", "ssim", "lpips"):
+            row[f"{name}_{metric}"] = float(np.mean([score[metric] for score in scores]))
     return row, first_sr
 
 

@@ -23,25 +23,22 @@ PROTOCOL_NOTES = {
 }
 
 
-def read_mean(metrics_csv: Path) -> tuple[float, float]:
-    """The ``mean`` row (PSNR, SSIM) of a per-image metrics CSV written by srgan.evaluate.
-
-    The mean PSNR is ``inf`` when any image's SR equals its HR (PSNR inf, written ``inf``).
-    """
+def read_mean_row(metrics_csv: Path) -> dict[str, float]:
+    """The ``mean`` row of a per-image metrics CSV written by srgan.evaluate, as
+    ``{"psnr", "ssim", "lpips"}``, read once. LPIPS is NaN when it was unavailable (or the CSV
+    predates it); the mean PSNR is ``inf`` when any image's SR equals its HR."""
     frame = pd.read_csv(metrics_csv)
     mean = frame[frame["image"] == "mean"]
     if len(mean) != 1:
         raise ValueError(f"{metrics_csv} has no single 'mean' row")
-    return float(mean["psnr"].iloc[0]), float(mean["ssim"].iloc[0])
+    return {"psnr": float(mean["psnr"].iloc[0]), "ssim": float(mean["ssim"].iloc[0]),
+            "lpips": float(mean["lpips"].iloc[0]) if "lpips" in frame.columns else math.nan}
 
 
-def read_mean_lpips(metrics_csv: Path) -> float:
-    """The ``mean`` row's LPIPS of a metrics CSV; NaN when LPIPS was unavailable (or the CSV
-    predates it)."""
-    frame = pd.read_csv(metrics_csv)
-    if "lpips" not in frame.columns:
-        return math.nan
-    return float(frame.loc[frame["image"] == "mean", "lpips"].iloc[0])
+def read_mean(metrics_csv: Path) -> tuple[float, float]:
+    """The ``mean`` row's (PSNR, SSIM) of a per-image metrics CSV (see :func:`read_mean_row`)."""
+    row = read_mean_row(metrics_csv)
+    return row["psnr"], row["ssim"]
 
 
 def results_table(metrics_csvs: Mapping[tuple[str, str], Path], test_sets: Sequence[str]) -> pd.DataFrame:
@@ -256,7 +253,7 @@ def to_latex(table: pd.DataFrame, test_sets: Sequence[str], caption: str,
     for test_set in test_sets:
         psnr = " & ".join(_latex_number(v, 2) for v in table[f"{test_set}_psnr"])
         ssim = " & ".join(_latex_number(v, 4) for v in table[f"{test_set}_ssim"])
-        lpips = " & ".join(_latex_number(v, 4) for v in table.get(f"{test_set}_lpips", [math.nan] * len(table)))
+        lpips = " & ".join(_latex_number(v, 4) for v in table[f"{test_set}_lpips"])
         lines += [f"{escape(test_set)} PSNR & {psnr}" + r" \\", f"{escape(test_set)} SSIM & {ssim}" + r" \\",
                   f"{escape(test_set)} LPIPS & {lpips}" + r" \\"]
     lines += [r"\bottomrule", r"\end{tabular}"]
@@ -267,11 +264,8 @@ def to_latex(table: pd.DataFrame, test_sets: Sequence[str], caption: str,
 
 def _mean_cells(metrics_csvs: Mapping[str, Path], test_sets: Sequence[str]) -> dict[str, float]:
     """``<set>_psnr``, ``<set>_ssim`` and ``<set>_lpips`` of one method from its metrics CSVs."""
-    row = {}
-    for s in test_sets:
-        row[f"{s}_psnr"], row[f"{s}_ssim"] = read_mean(metrics_csvs[s])
-        row[f"{s}_lpips"] = read_mean_lpips(metrics_csvs[s])
-    return row
+    return {f"{s}_{metric}": value for s in test_sets
+            for metric, value in read_mean_row(metrics_csvs[s]).items()}
 
 
 def ablation_table(srgan_csvs: Mapping[tuple[str, str], Path], srresnet_csvs: Mapping[str, Path],
