@@ -1,4 +1,5 @@
-"""Shared test fixtures: paths, the offline benchmark data, and a Snakemake runner."""
+"""Shared test fixtures: paths, the offline benchmark data, a Snakemake runner, and generators
+with trained-looking BN statistics."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from srgan.io import list_images
+from srgan.models import SRResNet
 from srgan.patches import write_image_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,3 +83,54 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     plugin's `scontrol show config` at every Snakemake start retries the stopped slurmctld for
     about 10 s, which would slow every later workflow test by that much."""
     items.sort(key=lambda item: Path(str(item.fspath)).name == "test_slurm.py")
+
+
+def trained_bn_generator(*, num_blocks: int = 3, upsample: str = "pixelshuffle", channels: int = 32,
+                         seed: int = 0) -> SRResNet:
+    """A random-init generator whose BN running statistics are not the identity (a few train-mode
+    forwards), returned in eval mode, as a trained one would be evaluated."""
+    torch.manual_seed(seed)
+    generator = SRResNet(num_blocks=num_blocks, upsample=upsample, channels=channels)
+    with torch.no_grad():
+        for _ in range(3):
+            generator(torch.rand(2, 3, 12, 12) * 0.8 + 0.1)
+    bn = generator.trunk[-1]
+    assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
+    return generator.eval()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 16 MiB tmpfs, so that a disk really fills up (needs root; skipped otherwise)."""
+    yield from mounted_tmpfs(tmp_path, "size=16m")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path: Path):
+    """A read-only tmpfs, which even root cannot write (needs root; skipped otherwise)."""
+    yield from mounted_tmpfs(tmp_path, "size=1m,ro")
+
+
+def mounted_tmpfs(tmp_path: Path, options: str):
+    mount_point = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+    mount_point.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command to make a small file system")
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({result.stderr.strip()}); needs root")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Write zeros into ``folder`` until its file system is full."""
+    filler = folder / "filler"
+    with open(filler, "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler

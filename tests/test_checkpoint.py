@@ -4,47 +4,17 @@ load with weights_only, and the digests that identify a stage's inputs."""
 from __future__ import annotations
 
 import random
-import shutil
-import subprocess
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import write_random_store
+from conftest import fill, write_random_store
 from srgan import training
 from srgan.checkpoint import (STATE_FILE, CheckpointError, load_checkpoint,
                               rng_states, save_checkpoint, set_rng_states, weights_digest)
 from srgan.training import run_pretrain
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path):
-    """A 16 MiB tmpfs, so that a disk really fills up (needs root; skipped otherwise)."""
-    mount_point = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
-    mount_point.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command to make a small file system")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({result.stderr.strip()}); needs root")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def fill(folder: Path) -> Path:
-    """Write zeros into ``folder`` until its file system is full."""
-    filler = folder / "filler"
-    with open(filler, "wb", buffering=0) as handle:
-        try:
-            while True:
-                handle.write(b"\0" * 4096)
-        except OSError:
-            pass
-    return filler
 
 
 def test_a_full_disk_names_the_file_and_keeps_the_last_good_checkpoint(small_disk: Path) -> None:

@@ -3,6 +3,7 @@ validation sets) and safe generator loading."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,10 @@ from PIL import Image
 from srgan import evaluate, metrics
 from srgan.checkpoint import CheckpointError, save_checkpoint
 from srgan.evaluate import (generator_predictor, load_generator, load_val_sets, score_snapshots,
-                            super_resolve, super_resolve_float, tile_spans, write_progress)
-from conftest import write_random_store
-from srgan.models import SRResNet, receptive_radius
+                            reconstruct_radius, super_resolve, super_resolve_float, tile_spans,
+                            write_progress)
+from conftest import trained_bn_generator, write_random_store
+from srgan.models import receptive_radius
 from srgan.patches import prepare_eval_set
 from srgan.training import run_pretrain
 
@@ -24,20 +26,6 @@ CPU = torch.device("cpu")
 
 
 # --- tiled super-resolution ---------------------------------------------------------------------
-
-
-def trained_bn_generator(*, num_blocks: int = 3, upsample: str = "pixelshuffle", channels: int = 32,
-                         seed: int = 0) -> SRResNet:
-    """A random-init generator whose BN running statistics are not the identity (a few train-mode
-    forwards), returned in eval mode, as a trained one would be evaluated."""
-    torch.manual_seed(seed)
-    generator = SRResNet(num_blocks=num_blocks, upsample=upsample, channels=channels)
-    with torch.no_grad():
-        for _ in range(3):
-            generator(torch.rand(2, 3, 12, 12) * 0.8 + 0.1)
-    bn = generator.trunk[-1]
-    assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
-    return generator.eval()
 
 
 def random_lr(shape: tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -84,19 +72,28 @@ def test_the_overlap_must_cover_the_receptive_field() -> None:
     assert np.abs(short - whole).max() > 1e-7
 
 
-def test_the_network_never_sees_more_than_a_tile() -> None:
+def test_the_network_never_sees_more_than_a_tile(monkeypatch) -> None:
+    monkeypatch.setattr(evaluate, "RECONSTRUCT_PIECE", 5)
     generator = trained_bn_generator(num_blocks=2, channels=8)
-    overlap = receptive_radius(generator)  # 12
-    seen = []
-    generator.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    overlap, halo = receptive_radius(generator), reconstruct_radius(generator)  # 12, 3
+    trunk_seen, upsample_seen = [], []
+    generator.head.register_forward_pre_hook(lambda m, args: trunk_seen.append(tuple(args[0].shape[-2:])))
+    generator.upsample.register_forward_pre_hook(lambda m, args: upsample_seen.append(tuple(args[0].shape[-2:])))
     lr = random_lr((90, 75))  # much larger than a tile with its overlap (8 + 2 * 12 = 32)
-    sr = super_resolve(generator, lr, device=CPU, tile=8)
-    assert sr.shape == (360, 300, 3)
-    assert len(seen) == 12 * 10  # ceil(90 / 8) x ceil(75 / 8) tiles
-    assert max(max(shape) for shape in seen) == 8 + 2 * overlap
-    seen.clear()
-    super_resolve(generator, lr, device=CPU)  # tile=0: one whole-image pass
-    assert seen == [(90, 75)]
+    tiled = super_resolve_float(generator, lr, device=CPU, tile=8)
+    assert tiled.shape == (360, 300, 3)
+    assert len(trunk_seen) == 12 * 10  # ceil(90 / 8) x ceil(75 / 8) tiles
+    assert max(max(shape) for shape in trunk_seen) == 8 + 2 * overlap
+    # Only a tile's kept 8x8 (or less) is upsampled, in pieces of 5 with their 3-pixel halo.
+    assert halo == 3 and max(max(shape) for shape in upsample_seen) == 5 + 2 * halo
+    assert len(upsample_seen) == sum(
+        math.ceil(min(8, 90 - top) / 5) * math.ceil(min(8, 75 - left) / 5)
+        for top in range(0, 90, 8) for left in range(0, 75, 8))
+    trunk_seen.clear()
+    upsample_seen.clear()
+    whole = super_resolve_float(generator, lr, device=CPU)  # tile=0: one whole-image pass
+    assert trunk_seen == upsample_seen == [(90, 75)]
+    assert np.abs(tiled - whole).max() <= 1e-5
 
 
 def test_inference_runs_in_eval_mode_and_restores_the_mode() -> None:
@@ -123,7 +120,7 @@ def test_bad_tiling_arguments_are_named() -> None:
 def test_generator_predictor_tiles() -> None:
     generator = trained_bn_generator(num_blocks=1, channels=8)
     seen = []
-    generator.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    generator.head.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
     lr = random_lr((30, 25))
     sr = generator_predictor(generator, CPU, tile=6)(lr)
     assert len(seen) == 5 * 5 and max(max(shape) for shape in seen) == 6 + 2 * receptive_radius(generator)

@@ -9,6 +9,7 @@ overlapping LR tiles (``super_resolve``), so memory is bounded by the tile, not 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -58,59 +59,138 @@ def sr_to_float(sr: torch.Tensor) -> np.ndarray:
     return sr[0].float().permute(1, 2, 0).cpu().numpy()
 
 
-def tile_spans(length: int, *, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
-    """Split ``length`` LR pixels into tiles: ``(start, stop, in_start, in_stop)`` per tile.
+# LR pixels a side of the pieces in which a tile's upsampling runs. Upsampling holds 16C floats or
+# more per LR pixel (against C in the trunk), so a tile reconstructed whole would need about 8x the
+# memory of its trunk; pieces of this size cost 5% extra compute (their 3-pixel halos) and keep the
+# tile's memory that of its trunk. Chosen with benchmarks/upscale.py.
+RECONSTRUCT_PIECE = 128
+
+Span = tuple[int, int, int, int]  # (start, stop, in_start, in_stop), see tile_spans
+
+
+def tile_spans(length: int, *, tile: int, overlap: int, first: int = 0,
+               last: int | None = None) -> list[Span]:
+    """Split LR pixels ``[first, last)`` (default: all ``length``) into tiles:
+    ``(start, stop, in_start, in_stop)`` per tile.
 
     ``[start, stop)`` is the part the tile keeps (``tile`` pixels, fewer at the end) and
-    ``[in_start, in_stop)`` what it reads: the kept part extended by ``overlap`` on each side
-    that has image, so a tile's edge is either the image's edge (padded as the whole image is) or
-    ``overlap`` pixels from what it keeps.
+    ``[in_start, in_stop)`` what it reads: the kept part extended by ``overlap`` on each side,
+    clipped to ``[0, length)``, so a tile's edge is either the image's edge (padded as the whole
+    image is) or ``overlap`` pixels from what it keeps.
     """
-    return [(start, min(start + tile, length), max(start - overlap, 0),
-             min(start + tile + overlap, length)) for start in range(0, length, tile)]
+    last = length if last is None else last
+    return [(start, min(start + tile, last), max(start - overlap, 0),
+             min(start + tile + overlap, length)) for start in range(first, last, tile)]
+
+
+def tile_count(height: int, width: int, *, tile: int) -> int:
+    """How many tiles ``super_resolve`` runs for an HxW LR image (for progress bars)."""
+    if tile == 0:
+        return 1
+    return math.ceil(height / tile) * math.ceil(width / tile)
+
+
+def reconstruct_radius(generator: SRResNet) -> int:
+    """Receptive radius of the upsampling part alone (3 LR pixels at x4): the halo its pieces need."""
+    return receptive_radius(nn.Sequential(generator.upsample, generator.tail))
+
+
+def _reconstruct_in_pieces(generator: SRResNet, features: torch.Tensor, rows: tuple[int, int],
+                           cols: tuple[int, int]) -> torch.Tensor:
+    """``generator.reconstruct(features)`` cropped to LR rows and cols ``[start, stop)``, computed in
+    pieces of ``RECONSTRUCT_PIECE`` LR pixels with the upsampling's own halo, so memory holds one
+    piece's upsampled activations. Equal to the whole reconstruction (the halo is its exact
+    receptive radius), and only the kept part of a tile is upsampled at all."""
+    halo, scale = reconstruct_radius(generator), generator.scale
+    height, width = features.shape[-2:]
+    out = None
+    for top, bottom, in_top, in_bottom in tile_spans(height, tile=RECONSTRUCT_PIECE, overlap=halo,
+                                                     first=rows[0], last=rows[1]):
+        for left, right, in_left, in_right in tile_spans(width, tile=RECONSTRUCT_PIECE, overlap=halo,
+                                                         first=cols[0], last=cols[1]):
+            sr = generator.reconstruct(features[..., in_top:in_bottom, in_left:in_right])
+            y0, x0 = (top - in_top) * scale, (left - in_left) * scale
+            if out is None:
+                out = sr.new_empty((*sr.shape[:2], (rows[1] - rows[0]) * scale, (cols[1] - cols[0]) * scale))
+            out[..., (top - rows[0]) * scale:(bottom - rows[0]) * scale,
+                (left - cols[0]) * scale:(right - cols[0]) * scale] = \
+                sr[..., y0:y0 + (bottom - top) * scale, x0:x0 + (right - left) * scale]
+    return out
+
+
+def _sr_kept(generator: nn.Module, x: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int],
+             *, lean: bool) -> torch.Tensor:
+    """SR of the LR tiles ``x`` (B, 3, h, w), cropped to the kept LR ``rows`` and ``cols``.
+    ``lean``: trunk on the whole tile, upsampling of the kept part in pieces (SRResNet only)."""
+    if lean:
+        return _reconstruct_in_pieces(generator, generator.features(x), rows, cols)
+    sr = generator(x)  # (B, 3, s*h, s*w)
+    scale = sr.shape[-2] // x.shape[-2]
+    assert sr.shape[-2:] == (scale * x.shape[-2], scale * x.shape[-1]), sr.shape
+    return sr[..., rows[0] * scale:rows[1] * scale, cols[0] * scale:cols[1] * scale]
 
 
 @torch.inference_mode()
 def _tiled(generator: nn.Module, lr: np.ndarray, *, device: torch.device, tile: int,
-           overlap: int | None, to_numpy: Callable[[torch.Tensor], np.ndarray]) -> np.ndarray:
+           overlap: int | None, to_numpy: Callable[[torch.Tensor], np.ndarray], batch: int = 1,
+           autocast: torch.dtype | None = None, on_tiles: Callable[[int], None] | None = None
+           ) -> np.ndarray:
     """The one tiler behind ``super_resolve`` and ``super_resolve_float``: SR tile by tile, each
     tile's centre written in place into the HR array (allocated at the first tile, with the dtype
-    ``to_numpy`` gives), so memory holds the LR, the HR and one tile's activations."""
+    ``to_numpy`` gives), so memory holds the LR, the HR and one batch of tiles' activations.
+
+    Tiles that read the same shape and keep the same part of it (all interior tiles) run up to
+    ``batch`` at a time, which keeps a GPU busy; on a CPU a batch only multiplies the memory.
+    """
     if tile < 0:
         raise ValueError(f"tile must be >= 0 LR pixels (0: the whole image), got {tile}")
     if overlap is not None and overlap < 0:
         raise ValueError(f"overlap must be >= 0 LR pixels (None: the receptive radius), got {overlap}")
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1 tile, got {batch}")
     if lr.ndim != 3 or lr.shape[2] != 3 or lr.dtype != np.uint8 or 0 in lr.shape:
         raise ValueError(f"lr must be a non-empty uint8 HxWx3 array, got {lr.dtype} {lr.shape}")
     height, width = lr.shape[:2]
+    lean = tile > 0 and isinstance(generator, SRResNet)
     if tile == 0 or (height <= tile and width <= tile):
         tile, overlap = max(height, width), 0  # one tile: the whole image
     elif overlap is None:
         overlap = receptive_radius(generator)
+    groups: dict[tuple, list[tuple[Span, Span]]] = {}
+    for rows in tile_spans(height, tile=tile, overlap=overlap):
+        for cols in tile_spans(width, tile=tile, overlap=overlap):
+            key = (rows[3] - rows[2], cols[3] - cols[2], rows[0] - rows[2], rows[1] - rows[2],
+                   cols[0] - cols[2], cols[1] - cols[2])  # read shape and kept part
+            groups.setdefault(key, []).append((rows, cols))
     dtype = next(generator.parameters()).dtype
     was_training = generator.training
     generator.eval()
     out = None
-    try:  # one tile at a time: batching same-shaped tiles would multiply the activation memory
-        for top, bottom, in_top, in_bottom in tile_spans(height, tile=tile, overlap=overlap):
-            for left, right, in_left, in_right in tile_spans(width, tile=tile, overlap=overlap):
-                x = torch.from_numpy(np.ascontiguousarray(lr[in_top:in_bottom, in_left:in_right]))
-                x = x.to(device).permute(2, 0, 1)[None].to(dtype) / 255  # (1, 3, h_in, w_in)
-                sr = generator(x.contiguous(memory_format=torch.channels_last))  # (1, 3, s*h_in, s*w_in)
-                scale = sr.shape[-2] // x.shape[-2]
-                assert sr.shape[-2:] == (scale * x.shape[-2], scale * x.shape[-1]), sr.shape
-                y0, x0 = (top - in_top) * scale, (left - in_left) * scale
-                centre = to_numpy(sr[..., y0:y0 + (bottom - top) * scale, x0:x0 + (right - left) * scale])
-                if out is None:
-                    out = np.empty((height * scale, width * scale, 3), dtype=centre.dtype)
-                out[top * scale:bottom * scale, left * scale:right * scale] = centre
+    try:
+        for (_, _, top, bottom, left, right), members in groups.items():
+            for first in range(0, len(members), batch):
+                chunk = members[first:first + batch]
+                x = torch.stack([torch.from_numpy(lr[r[2]:r[3], c[2]:c[3]].copy())
+                                 for r, c in chunk]).to(device)  # (b, h_in, w_in, 3) uint8
+                x = x.permute(0, 3, 1, 2).to(dtype).div(255).contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                    sr = _sr_kept(generator, x, (top, bottom), (left, right), lean=lean)
+                scale = sr.shape[-2] // (bottom - top)
+                for i, (r, c) in enumerate(chunk):
+                    centre = to_numpy(sr[i:i + 1])
+                    if out is None:
+                        out = np.empty((height * scale, width * scale, 3), dtype=centre.dtype)
+                    out[r[0] * scale:r[1] * scale, c[0] * scale:c[1] * scale] = centre
+                if on_tiles is not None:
+                    on_tiles(len(chunk))
     finally:
         generator.train(was_training)
     return out
 
 
 def super_resolve(generator: nn.Module, lr: np.ndarray, *, device: torch.device, tile: int = 0,
-                  overlap: int | None = None) -> np.ndarray:
+                  overlap: int | None = None, batch: int = 1, autocast: torch.dtype | None = None,
+                  on_tiles: Callable[[int], None] | None = None) -> np.ndarray:
     """SR of one uint8 HxWx3 LR image with ``generator`` in eval mode (BN running statistics):
     uint8 (scale*H)x(scale*W)x3, the tanh output in [-1, 1] rounded as a saved PNG would be.
 
@@ -118,16 +198,20 @@ def super_resolve(generator: nn.Module, lr: np.ndarray, *, device: torch.device,
     pixels on every side that has image and keeping only its centre, so memory is bounded by
     ``tile + 2 * overlap`` a side, not by the image. The default overlap,
     ``receptive_radius(generator)``, makes the result whole-image inference up to float summation
-    order (1e-5 before rounding). ``tile=0``, or an image that fits one tile, runs whole.
+    order (1e-5 before rounding). ``tile=0`` runs the whole image in one plain forward.
+    ``batch`` tiles of one shape run together; ``autocast`` (e.g. torch.bfloat16) runs the
+    network under autocast; ``on_tiles(n)`` is called as tiles finish (progress bars).
     """
-    return _tiled(generator, lr, device=device, tile=tile, overlap=overlap, to_numpy=sr_to_uint8)
+    return _tiled(generator, lr, device=device, tile=tile, overlap=overlap, to_numpy=sr_to_uint8,
+                  batch=batch, autocast=autocast, on_tiles=on_tiles)
 
 
 def super_resolve_float(generator: nn.Module, lr: np.ndarray, *, device: torch.device,
-                        tile: int = 0, overlap: int | None = None) -> np.ndarray:
+                        tile: int = 0, overlap: int | None = None, batch: int = 1) -> np.ndarray:
     """``super_resolve`` before rounding: float32 HxWx3 in [-1, 1]. Holds 4 bytes per HR value,
     so it is for tests and small images; it exists so that tiling can be checked to 1e-5."""
-    return _tiled(generator, lr, device=device, tile=tile, overlap=overlap, to_numpy=sr_to_float)
+    return _tiled(generator, lr, device=device, tile=tile, overlap=overlap, to_numpy=sr_to_float,
+                  batch=batch)
 
 
 LpipsFn = Callable[[np.ndarray, np.ndarray], float]  # (SR, HR) uint8 -> LPIPS

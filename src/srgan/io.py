@@ -97,19 +97,24 @@ def upright(image: Image.Image, *, name: str = "image") -> Image.Image:
     return ImageOps.exif_transpose(image)
 
 
-def load_rgb(path: str | os.PathLike, *, max_pixels: int | None = MAX_PIXELS_DEFAULT,
-             name: str | None = None) -> np.ndarray:
-    """Load an image file as uint8 HxWx3 RGB.
-
-    Every fault raises ValueError naming the file (``name``, when the file is a temporary copy,
-    e.g. an archive's entry): missing, empty, not an image, truncated or corrupt, and images of
-    more than ``max_pixels`` pixels (checked from the header, before any pixel is decoded; None:
-    no limit, for the pipeline's own files).
-    """
+@contextlib.contextmanager
+def open_image(path: str | os.PathLike, *, max_pixels: int | None = MAX_PIXELS_DEFAULT,
+               name: str | None = None) -> Iterator[Image.Image]:
+    """Open an image file (header only; the body decodes it), turning every fault, in the header
+    or while the body decodes, into a ValueError naming the file (``name``, when the file is a
+    temporary copy, e.g. an archive's entry): missing, empty, not an image, truncated or corrupt,
+    and images of more than ``max_pixels`` pixels (checked from the header, before any pixel is
+    decoded; None: no limit, for the pipeline's own files)."""
     path = Path(path)
     shown = name or str(path)
     try:
-        if path.stat().st_size == 0:
+        size = path.stat().st_size
+    except FileNotFoundError as error:
+        raise ValueError(f"cannot read image {shown}: no such file") from error
+    try:
+        if path.is_dir():
+            raise ValueError(f"cannot read image {shown}: it is a folder")
+        if size == 0:
             raise ValueError(f"cannot read image {shown}: the file is empty (0 bytes)")
         with Image.open(path) as image:
             width, height = image.size
@@ -118,13 +123,22 @@ def load_rgb(path: str | os.PathLike, *, max_pixels: int | None = MAX_PIXELS_DEF
                     f"image {shown} is {width}x{height} = {width * height:,} pixels, more than the "
                     f"limit of {max_pixels:,} (config key max_image_pixels, which guards against "
                     f"decompression bombs); raise it if you trust this image")
-            image.load()
-            return np.asarray(to_rgb(upright(image, name=path.name), name=path.name), dtype=np.uint8).copy()
+            yield image
     except UnidentifiedImageError as error:
         raise ValueError(f"cannot read image {shown}: not an image file Pillow can decode "
                          f"({', '.join(IMAGE_SUFFIXES)})") from error
     except (OSError, SyntaxError, Image.DecompressionBombError) as error:
         raise ValueError(f"cannot read image {shown}: truncated or corrupt ({error})") from error
+
+
+def load_rgb(path: str | os.PathLike, *, max_pixels: int | None = MAX_PIXELS_DEFAULT,
+             name: str | None = None) -> np.ndarray:
+    """Load an image file as uint8 HxWx3 RGB: EXIF orientation applied, then ``to_rgb``.
+    Faults raise ValueError naming the file, as ``open_image`` lists."""
+    with open_image(path, max_pixels=max_pixels, name=name) as image:
+        image.load()
+        return np.asarray(to_rgb(upright(image, name=Path(path).name), name=Path(path).name),
+                          dtype=np.uint8).copy()
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> None:

@@ -141,10 +141,21 @@ class SRResNet(nn.Module):
         self.tail = nn.Conv2d(in_ch, 3, 9, padding=4)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct(self.features(lr))
+
+    def features(self, lr: torch.Tensor) -> torch.Tensor:
+        """The LR-resolution part: head, residual trunk and long skip. (B, 3, h, w) -> (B, C, h, w).
+
+        Split from ``reconstruct`` because the two differ in memory by an order of magnitude
+        (C floats per LR pixel here, 16 C or more after upsampling), which the tiler exploits.
+        """
         head = self.head(lr)  # (B, C, h, w)
-        x = head + self.trunk(head)  # (B, C, h, w), long skip
-        x = self.upsample(x)  # (B, C or 4C, scale*h, scale*w)
-        return torch.tanh(self.tail(x))  # (B, 3, scale*h, scale*w) in [-1, 1]
+        return head + self.trunk(head)  # (B, C, h, w), long skip
+
+    def reconstruct(self, features: torch.Tensor) -> torch.Tensor:
+        """Upsampling and the 9x9 tail: (B, C, h, w) -> SR (B, 3, scale*h, scale*w) in [-1, 1]."""
+        x = self.upsample(features)  # (B, C or 4C, scale*h, scale*w)
+        return torch.tanh(self.tail(x))
 
 
 def receptive_radius(generator: nn.Module) -> int:
