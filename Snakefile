@@ -20,6 +20,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/upscale.smk"
 
 
 # Aggregation rules that take seconds run on the submitting host, never as cluster jobs.

@@ -22,6 +22,7 @@ def tiny(**edits) -> dict:
     """The tiny test config as validation leaves it (defaults filled), with nested edits."""
     cfg = copy.deepcopy(TINY)
     cfg.setdefault("plots", {}).setdefault("progress_epochs", [1, -1])
+    cfg.setdefault("upscale", {"folder": None, "format": None, "quality": 95})
     for section in ("pretrain", "gan"):
         cfg[section] = {"iterations": None, "eval_every": None, "lr_step_epochs": None,
                         "lr_step_iterations": None, **cfg[section]}
@@ -78,6 +79,16 @@ def test_a_folder_without_images_is_named(tmp_path: Path, make: str) -> None:
     message = problems_of(cfg)
     expected = "no such folder" if make == "missing" else "holds no images"
     assert f"datasets.tiny_train.path = {str(folder)!r}: " in message and expected in message
+
+
+def test_an_upscale_folder_that_is_missing_or_holds_no_photo_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "my photos"
+    assert f"upscale.folder = {str(missing)!r}: no such folder" in problems_of(tiny(upscale={"folder": str(missing)}))
+    (missing / "sub").mkdir(parents=True)
+    (missing / "sub" / "notes.txt").write_text("no photo")
+    assert f"upscale.folder = {str(missing)!r} holds no images" in problems_of(tiny(upscale={"folder": str(missing)}))
+    Image.fromarray(np.zeros((4, 4, 3), dtype=np.uint8)).save(missing / "sub" / "a.webp")  # found recursively
+    checks.check_experiments({"tiny": tiny(upscale={"folder": str(missing)})})
 
 
 def test_an_unknown_registry_name_is_named() -> None:

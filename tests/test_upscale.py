@@ -355,7 +355,7 @@ def test_a_full_disk_fails_the_photo_and_leaves_nothing(tmp_path: Path, checkpoi
     fill(small_disk)
     assert run(photos, small_disk / "out", checkpoint[0]) == 1
     err = capsys.readouterr().err
-    assert "2 of 2 failed" in err and f"cannot write {small_disk / 'out' / 'a.png'}" in err
+    assert "srgan upscale: 2 failed" in err and f"cannot write {small_disk / 'out' / 'a.png'}" in err
     assert "No space left on device" in err
     assert [p.name for p in small_disk.rglob("*") if p.is_file()] == ["filler"]
 
@@ -409,7 +409,7 @@ def test_a_truncated_photo_fails_alone_and_leaves_nothing(tmp_path: Path, checkp
     (photos / "cut.png").write_bytes(buffer.getvalue()[:300])  # the header reads; the pixels do not
     assert run(photos, tmp_path / "out", checkpoint[0]) == 1
     err = capsys.readouterr().err
-    assert "1 of 2 failed" in err and f"cannot read image {photos / 'cut.png'}: truncated or corrupt" in err
+    assert "srgan upscale: 1 failed" in err and f"cannot read image {photos / 'cut.png'}: truncated or corrupt" in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]  # no .tmp-* left
 
 

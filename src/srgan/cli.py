@@ -14,14 +14,10 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from srgan.config import ConfigError, load_yaml
 from srgan.io import MAX_PIXELS_DEFAULT
-from srgan.models import receptive_radius
-
-log = logging.getLogger("srgan.upscale")
 
 
 def check_configs(paths: list[Path]) -> int:
@@ -48,10 +44,8 @@ def fetch_weights() -> int:
 
 
 def upscale(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Plan and check the whole job, then load the model, then upscale; see ``srgan.upscale``."""
-    from srgan.evaluate import generator_from_checkpoint, pick_device
-    from srgan.checkpoint import load_checkpoint
-    from srgan.upscale import UpscaleError, check_jobs, half_precision, plan_jobs, upscale_jobs
+    """``srgan upscale``: the numbers checked here, the rest by ``srgan.upscale.upscale_paths``."""
+    from srgan.upscale import upscale_paths
 
     for flag, value, low in (("--tile", args.tile, 0), ("--overlap", args.overlap, 0),
                              ("--batch", args.batch, 1), ("--quality", args.quality, 1)):
@@ -59,31 +53,18 @@ def upscale(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(f"{flag} must be >= {low}{' (0: whole image)' * (flag == '--tile')}, got {value}")
     if args.quality > 100:
         parser.error(f"--quality must be <= 100, got {args.quality}")
-    max_pixels = args.max_pixels or None
     try:
-        jobs = plan_jobs(args.input, args.output, fmt=args.format)
-        if not args.checkpoint.is_file():
-            raise UpscaleError(f"checkpoint {args.checkpoint} does not exist")
-        check_jobs(jobs, max_pixels=max_pixels)
-        device = pick_device(args.device)
-        state = load_checkpoint(args.checkpoint)  # tensors only: no code runs
-        generator = generator_from_checkpoint(state, source=args.checkpoint)
+        with logging_redirect_tqdm():
+            failures = upscale_paths(args.input, args.output, args.checkpoint, device=args.device,
+                                     tile=args.tile, overlap=args.overlap, batch=args.batch,
+                                     half=args.half, fmt=args.format, quality=args.quality,
+                                     max_pixels=args.max_pixels or None,
+                                     skip_existing=args.skip_existing)
     except (ValueError, RuntimeError) as error:  # UpscaleError, CheckpointError are ValueErrors
         print(f"srgan upscale: error: {error}", file=sys.stderr)
         return 2
-    generator = generator.to(device).to(memory_format=torch.channels_last).eval()
-    overlap = receptive_radius(generator) if args.overlap is None else args.overlap
-    autocast = half_precision(device) if args.half else None
-    batch = args.batch or (1 if device.type == "cpu" else 8)
-    log.info("%d image%s, x%d, %s%s, tile %d, overlap %d, batch %d", len(jobs),
-             "s" * (len(jobs) > 1), generator.scale, device, " bf16" * (autocast is not None),
-             args.tile, overlap, batch)
-    with logging_redirect_tqdm():
-        failures = upscale_jobs(jobs, generator, device=device, tile=args.tile, overlap=overlap,
-                                batch=batch, autocast=autocast, quality=args.quality,
-                                max_pixels=max_pixels, skip_existing=args.skip_existing)
     if failures:
-        print(f"srgan upscale: {len(failures)} of {len(jobs)} failed:\n" +
+        print(f"srgan upscale: {len(failures)} failed:\n" +
               "\n".join(f"  - {failure}" for failure in failures), file=sys.stderr)
         return 1
     return 0

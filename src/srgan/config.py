@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 
 from srgan.datasets import skimage_image_names
-from srgan.io import list_images
+from srgan.io import IMAGE_SUFFIXES, find_images, list_images
 from srgan.registry import REGISTRY
 
 # VGG19's layers, Keras-style (convolutions per block: 2, 2, 4, 4, 4). Spelled out rather than
@@ -196,6 +196,19 @@ def epoch_list_problems(epochs: list[int], lengths: Mapping[str, float | None]) 
             f"{stages}); use 1..{math.ceil(longest)}, or -1 for the last"]
 
 
+def upscale_problems(section: Mapping) -> list[str]:
+    """The photo folder of rule upscale must exist and hold images (found as srgan upscale finds
+    them), so that a typo fails at planning, not after training."""
+    folder = section["folder"]
+    if folder is None:
+        return []
+    if not Path(folder).is_dir():
+        return [f"upscale.folder = {folder!r}: no such folder"]
+    if not find_images(folder):
+        return [f"upscale.folder = {folder!r} holds no images ({', '.join(IMAGE_SUFFIXES)})"]
+    return []
+
+
 def experiment_problems(cfg: Mapping) -> list[str]:
     """Every problem of one experiment's (schema-valid, defaults filled) config."""
     problems = []
@@ -215,6 +228,7 @@ def experiment_problems(cfg: Mapping) -> list[str]:
         problems.append(f"gan.vgg_layer = {cfg['gan']['vgg_layer']!r} is not a VGG19 layer; it has "
                         f"{', '.join(VGG19_LAYERS)}")
     problems += weights_problems(cfg)
+    problems += upscale_problems(cfg["upscale"])
     if cfg["train_set"] in known:
         images = training_images(cfg["datasets"][cfg["train_set"]], hr_size=hr_size)
         crops = None if images is None else images * cfg["patches"]["per_image"]

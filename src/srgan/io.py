@@ -24,7 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
 EXIF_ORIENTATION = 0x0112
 # Largest image (in pixels) decoded from a user's files unless the config says otherwise: 16x
 # DIV2K's largest (2040x2040) and above any benchmark image, yet far below what exhausts memory
@@ -157,6 +157,15 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} does not exist")
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def find_images(folder: str | os.PathLike, *, exclude: str | os.PathLike | None = None) -> list[Path]:
+    """Image files anywhere under ``folder``, sorted; none under ``exclude`` (an output folder
+    inside the input folder, whose results are not inputs)."""
+    excluded = Path(exclude).resolve() if exclude is not None else None
+    return sorted(path for path in Path(folder).rglob("*")
+                  if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+                  and (excluded is None or excluded not in path.resolve().parents))
 
 
 def file_hash(path: str | os.PathLike, algorithm: str = "sha256", *,

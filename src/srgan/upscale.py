@@ -27,16 +27,18 @@ from PIL import Image, features
 from torch import nn
 from tqdm import tqdm
 
-from srgan.evaluate import super_resolve, tile_count
+from srgan.checkpoint import load_checkpoint
+from srgan.evaluate import generator_from_checkpoint, pick_device, super_resolve, tile_count
 from srgan.imresize import imresize
-from srgan.io import EXIF_ORIENTATION, IMAGE_SUFFIXES, atomic_path, open_image, to_rgb, upright
+from srgan.io import (EXIF_ORIENTATION, IMAGE_SUFFIXES, MAX_PIXELS_DEFAULT, atomic_dir, atomic_path,
+                      find_images, open_image, to_rgb, upright)
+from srgan.models import receptive_radius
 from srgan.training import cpu_has_native_bf16
 
 log = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}  # --format -> extension
-INPUT_SUFFIXES = (*IMAGE_SUFFIXES, ".webp")
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 MAX_LISTED_PROBLEMS = 20  # a folder of bad files lists this many, then a count
 
@@ -95,12 +97,9 @@ def plan_jobs(source: Path, target: Path, *, fmt: str | None = None) -> list[Job
         return [Job(source, target)]
     if target.exists() and not target.is_dir():
         raise UpscaleError(f"output {target} is a file, but input {source} is a folder: give a folder")
-    inside = target.resolve()
-    files = sorted(path for path in source.rglob("*")
-                   if path.suffix.lower() in INPUT_SUFFIXES and path.is_file()
-                   and inside not in path.resolve().parents)
+    files = find_images(source, exclude=target)
     if not files:
-        raise UpscaleError(f"input folder {source} holds no images ({', '.join(INPUT_SUFFIXES)})")
+        raise UpscaleError(f"input folder {source} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     jobs = [Job(path, target / path.relative_to(source).with_suffix(_suffix_for(path, fmt)))
             for path in files]
     clashes: dict[Path, list[Path]] = {}
@@ -256,8 +255,7 @@ def upscale_jobs(jobs: list[Job], generator: nn.Module, *, device: torch.device,
     Returns the failures, one message each, naming the path.
     """
     failures = []
-    files = tqdm(jobs, unit="image", desc="images", disable=len(jobs) < 2)
-    for job in files:
+    for job in tqdm(jobs, unit="image", desc="images", disable=len(jobs) < 2):
         if skip_existing and job.target.exists():
             log.info("%s exists; skipped (--skip-existing)", job.target)
             continue
@@ -277,4 +275,45 @@ def upscale_jobs(jobs: list[Job], generator: nn.Module, *, device: torch.device,
             continue
         log.info("%s -> %s (%dx%d -> %dx%d)", job.source, job.target, width, height,
                  sr.rgb.shape[1], sr.rgb.shape[0])
+    log.info("%d of %d image%s upscaled, %d failed", len(jobs) - len(failures), len(jobs),
+             "s" * (len(jobs) > 1), len(failures))
     return failures
+
+
+def upscale_paths(source: Path, target: Path, checkpoint: Path, *, device: str = "auto",
+                  tile: int = 256, overlap: int | None = None, batch: int | None = None,
+                  half: bool = False, fmt: str | None = None, quality: int = 95,
+                  max_pixels: int | None = MAX_PIXELS_DEFAULT, skip_existing: bool = False) -> list[str]:
+    """``srgan upscale``: plan and check the whole job, then load the generator, then upscale.
+
+    Every problem with the inputs, the outputs or the checkpoint (missing, not a generator, or
+    unsafe) raises a ValueError naming the path before any model is built. Returns the photos that
+    failed later (decoding or writing), one message each. ``batch`` None: 1 tile per pass on the
+    CPU, where a batch only adds memory, and 8 on a GPU; ``overlap`` None: the receptive radius.
+    """
+    jobs = plan_jobs(source, target, fmt=fmt)
+    if not checkpoint.is_file():
+        raise UpscaleError(f"checkpoint {checkpoint} does not exist")
+    check_jobs(jobs, max_pixels=max_pixels)
+    torch_device = pick_device(device)
+    generator = generator_from_checkpoint(load_checkpoint(checkpoint), source=checkpoint)
+    generator = generator.to(torch_device).to(memory_format=torch.channels_last).eval()
+    overlap = receptive_radius(generator) if overlap is None else overlap
+    autocast = half_precision(torch_device) if half else None
+    batch = batch or (1 if torch_device.type == "cpu" else 8)
+    log.info("%d image%s, x%d, %s%s, tile %d, overlap %d, batch %d", len(jobs), "s" * (len(jobs) > 1),
+             generator.scale, torch_device, " bf16" * (autocast is not None), tile, overlap, batch)
+    return upscale_jobs(jobs, generator, device=torch_device, tile=tile, overlap=overlap, batch=batch,
+                        autocast=autocast, quality=quality, max_pixels=max_pixels,
+                        skip_existing=skip_existing)
+
+
+def upscale_folder(source: Path, target: Path, checkpoint: Path, **settings) -> None:
+    """Rule ``upscale``: ``upscale_paths`` of a folder into ``target``, which appears whole or not
+    at all; any photo that fails fails the job, naming it."""
+    with atomic_dir(target) as tmp:
+        failures = upscale_paths(source, tmp, checkpoint, **settings)
+        if failures:
+            raise UpscaleError(f"{len(failures)} photo{'s' * (len(failures) > 1)} of {source} failed "
+                               f"(nothing was written to {target}):\n" +
+                               "\n".join(f"  - {failure}" for failure in failures))

@@ -18,6 +18,7 @@ import json
 from snakemake.utils import validate
 
 from srgan.config import check_experiments
+from srgan.io import find_images
 
 
 SCHEMA = "../schemas/config.schema.yaml"
@@ -152,6 +153,22 @@ def get_run_settings(wildcards, threads):
     }
 
 
+def get_threads(wildcards):
+    return job_config(wildcards)["threads"]
+
+
+def get_upscale_photos(wildcards):
+    """The photos of the experiment's upscale.folder: adding or changing one reruns rule upscale."""
+    return [str(path) for path in find_images(EXPERIMENTS[wildcards.exp]["upscale"]["folder"])]
+
+
+def upscale_outputs(exp):
+    """Rule upscale's folders of an experiment: none unless upscale.folder is set."""
+    if EXPERIMENTS[exp]["upscale"]["folder"] is None:
+        return []
+    return [f"results/{exp}/upscaled/{stage}" for stage in STAGES]
+
+
 # Keys that say how a job runs, never what it produces (get_run_settings): not recorded, so
 # that editing them reruns nothing.
 RUN_KEYS = ["threads", "device", "compile", "checkpoint_every", "tile", "max_image_pixels"]
@@ -277,6 +294,7 @@ def all_outputs():
             f"results/{exp}/config.yaml",
         ]
         outputs += list(figure_files(exp).values())
+        outputs += upscale_outputs(exp)
     if len(EXPERIMENTS) > 1:
         outputs.append("results/ablation/ablation.csv")
     return outputs
