@@ -30,7 +30,7 @@ from tqdm import tqdm
 from srgan.checkpoint import load_checkpoint
 from srgan.evaluate import generator_from_checkpoint, pick_device, super_resolve, tile_count
 from srgan.imresize import imresize
-from srgan.io import (EXIF_ORIENTATION, IMAGE_SUFFIXES, MAX_PIXELS_DEFAULT, atomic_dir, atomic_path,
+from srgan.io import (IMAGE_SUFFIXES, MAX_PIXELS_DEFAULT, atomic_dir, atomic_path,
                       find_images, open_image, to_rgb, upright)
 from srgan.models import receptive_radius
 from srgan.training import cpu_has_native_bf16
@@ -179,8 +179,7 @@ def read_photo(path: Path, *, max_pixels: int | None) -> Photo:
         image.load()
         icc = image.info.get("icc_profile")
         image = upright(image, name=path.name)
-        exif = image.getexif()
-        exif.pop(EXIF_ORIENTATION, None)
+        exif = image.getexif()  # exif_transpose removed the orientation it applied
         alpha = None
         if image.mode in ALPHA_MODES or (image.mode == "P" and "transparency" in image.info):
             image = image.convert("RGBA")
