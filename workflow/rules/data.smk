@@ -42,7 +42,7 @@ rule prepare_eval:
     input:
         hr="resources/datasets/{dataset}/HR",
     output:
-        directory("results/data/eval/{dataset}/x{scale}"),
+        pairs=directory("results/data/eval/{dataset}/x{scale}"),
     params:
         scale=lambda w: int(w.scale),
     log:

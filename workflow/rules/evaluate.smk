@@ -5,7 +5,7 @@
 
 rule lpips_network:
     output:
-        "results/{exp}/lpips_network.json",
+        status="results/{exp}/lpips_network.json",
     params:
         weights_path=exp_param("lpips", "weights_path"),
         allow_unavailable=exp_param("lpips", "allow_unavailable"),
@@ -20,7 +20,7 @@ rule lpips_network:
 rule bicubic_baseline:
     input:
         data=lambda w: eval_dir(EXPERIMENTS[w.exp], w.dataset),
-        lpips=rules.lpips_network.output[0],
+        lpips=rules.lpips_network.output.status,
     output:
         metrics="results/{exp}/eval/bicubic/{dataset}/metrics.csv",
         images=directory("results/{exp}/eval/bicubic/{dataset}/images"),
@@ -40,7 +40,7 @@ rule bicubic_baseline:
 rule evaluate:
     input:
         data=lambda w: eval_dir(EXPERIMENTS[w.exp], w.dataset),
-        lpips=rules.lpips_network.output[0],
+        lpips=rules.lpips_network.output.status,
         generator="results/{exp}/{stage}/generator.pt",
     output:
         metrics="results/{exp}/eval/{stage}/{dataset}/metrics.csv",
@@ -70,7 +70,7 @@ rule evaluate_snapshots:
     input:
         snapshots=get_snapshots,
         train_log=get_train_log,
-        lpips=rules.lpips_network.output[0],
+        lpips=rules.lpips_network.output.status,
         val=lambda w: eval_dirs(EXPERIMENTS[w.exp], EXPERIMENTS[w.exp]["val_sets"]),
     output:
         history="results/{exp}/history/{stage}.csv",

@@ -26,7 +26,7 @@ rule tables:
     input:
         metrics=lambda w: metrics_csvs(w.exp),
         content_network="results/{exp}/srgan/content_network.json",
-        lpips=rules.lpips_network.output[0],
+        lpips=rules.lpips_network.output.status,
     output:
         csv=report(
             "results/{exp}/tables/results.csv",
@@ -140,7 +140,7 @@ rule figure_progress:
         progress="results/{exp}/{stage}/progress.npz",
         data=lambda w: eval_dirs(EXPERIMENTS[w.exp], EXPERIMENTS[w.exp]["val_sets"][:1]),
     output:
-        report(
+        figure=report(
             "results/{exp}/figures/progress_{stage}.png",
             caption="../report/progress.rst",
             category="{exp}",
@@ -167,7 +167,7 @@ rule figure_comparison:
         images=expand("results/{{exp}}/eval/{method}/{{dataset}}/images", method=METHODS),
         metrics=expand("results/{{exp}}/eval/{method}/{{dataset}}/metrics.csv", method=METHODS),
     output:
-        report(
+        figure=report(
             "results/{exp}/figures/comparison_{dataset}.png",
             caption="../report/comparison.rst",
             category="{exp}",
@@ -193,9 +193,9 @@ rule figure_perception:
     input:
         metrics=get_perception_metrics,
         history="results/{exp}/history/srgan.csv",
-        lpips=rules.lpips_network.output[0],
+        lpips=rules.lpips_network.output.status,
     output:
-        report(
+        figure=report(
             "results/{exp}/figures/perception_{dataset}.png",
             caption="../report/perception.rst",
             category="{exp}",

@@ -11,7 +11,7 @@ def main(smk) -> None:
     start_rule(smk.log[0], smk.output)
     status = lpips_status(weights_path=smk.params.weights_path,
                           allow_unavailable=smk.params.allow_unavailable)
-    write_text(smk.output[0], json.dumps(status, indent=1) + "\n")
+    write_text(smk.output.status, json.dumps(status, indent=1) + "\n")
 
 
 if __name__ == "__main__":

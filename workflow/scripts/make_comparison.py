@@ -22,7 +22,7 @@ def main(smk) -> None:
     panels.append(("HR", load_rgb(hr_path), None, None))
     methods = list(smk.params.methods)
     plot_comparison(panels, title=f"{smk.wildcards.dataset}/{hr_path.stem}, x{scale} "
-                    f"({smk.params.protocol} protocol)", out=Path(smk.output[0]), dpi=smk.params.dpi,
+                    f"({smk.params.protocol} protocol)", out=Path(smk.output.figure), dpi=smk.params.dpi,
                     inset_from=(1 + methods.index("srresnet"), 1 + methods.index("srgan")),
                     inset_size=smk.params.inset, crop=smk.params.crop)
 

@@ -13,7 +13,7 @@ def main(smk) -> None:
     points, trajectory = perception_inputs([Path(p) for p in smk.input.metrics], list(smk.params.methods),
                                            Path(smk.input.history), smk.params.test_set)
     lpips = json.loads(Path(smk.input.lpips).read_text())
-    plot_perception_distortion(points, trajectory, test_set=smk.params.test_set, out=Path(smk.output[0]),
+    plot_perception_distortion(points, trajectory, test_set=smk.params.test_set, out=Path(smk.output.figure),
                                dpi=smk.params.dpi, unavailable=None if lpips["available"] else lpips["reason"])
 
 

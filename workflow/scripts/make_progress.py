@@ -28,7 +28,7 @@ def main(smk) -> None:
     label = {"srresnet": "SRResNet", "srgan": "SRGAN"}[stage]
     plot_progress(hr, snapshots, title=f"{label} by epoch: {val_set}/{image}, centre {size}x{size} crop "
                   f"(PSNR/SSIM of the crop, {smk.params.protocol} protocol)",
-                  out=Path(smk.output[0]), dpi=smk.params.dpi)
+                  out=Path(smk.output.figure), dpi=smk.params.dpi)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from srgan.patches import prepare_eval_set
 
 def main(smk) -> None:
     start_rule(smk.log[0], smk.output)
-    prepare_eval_set(Path(smk.input.hr), Path(smk.output[0]), scale=smk.params.scale)
+    prepare_eval_set(Path(smk.input.hr), Path(smk.output.pairs), scale=smk.params.scale)
 
 
 if __name__ == "__main__":
