@@ -2,7 +2,8 @@
 utilisation, and the time SRResNet needs to reach Set5 Y-PSNR >= 31 dB. Run by gpu_check.sh.
 
 Data comes from a git-ignored folder of the repository (default .gpudata/, made by
-`benchmarks/gpu_check.sh prepare` from ../shared/data): T91 + BSD100 HR to train, Set5 HR to test.
+`benchmarks/gpu_check.sh prepare [DIR]`): T91 + BSD100 HR to train (Set14 + BSD100 when prepare
+downloaded them), Set5 HR to test.
 
     python benchmarks/gpu_check.py --out OUT_DIR [--data .gpudata] [--psnr-budget-s 200] [--quick]
 
@@ -220,7 +221,8 @@ def main() -> None:
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     steps, warmup, eval_every = (2, 1, 4) if args.quick else (40, 10, 500)
     variants = ["ours-fp32", "ours-bf16"] if args.quick else ["ours-fp32", "ours-bf16", "ours-compile"]
-    train_paths = [p for sub in ("T91", "BSD100") for p in list_images(args.data / sub)]
+    train_sets = [sub for sub in ("T91", "Set14", "BSD100") if (args.data / sub).is_dir()]  # prepare's
+    train_paths = [p for sub in train_sets for p in list_images(args.data / sub)]
     report = [f"# GPU check: {name}, torch {torch.__version__}\n"]
     t0 = time.perf_counter()
 
@@ -265,7 +267,7 @@ def main() -> None:
     report += [f"## SRResNet time to Set5 Y-PSNR >= {args.target_psnr} dB\n",
                f"Paper SRResNet, precision auto ({resolve_precision(device, 'auto')}), channels_last, batch 16, "
                f"Adam lr {args.lr}, trained on "
-               f"T91 + BSD100 ({len(train_paths)} images, fresh random crops of distinct images every batch); Set5 evaluated in fp32 every "
+               f"{' + '.join(train_sets)} ({len(train_paths)} images, fresh random crops of distinct images every batch); Set5 evaluated in fp32 every "
                f"{eval_every} iterations (not counted in the clock): **{verdict}**.\n",
                markdown(curve) if curve else "(no evaluation point)", "",
                f"Total wall time of the check: {time.perf_counter() - t0:.0f} s"]

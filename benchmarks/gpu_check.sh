@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The prepared GPU check (one H100 or H200, at most about 8 minutes, no network there).
 #
-#   benchmarks/gpu_check.sh prepare   # here, once: copy T91, BSD100/HR and Set5/HR from
-#                                     # ../shared/data into the git-ignored .gpudata/ (~38 MB)
+#   benchmarks/gpu_check.sh prepare [DIR]  # here, once: copy T91, BSD100/HR and Set5/HR from DIR
+#                                     # (default $SRGAN_SHARED_DATA, else ../shared/data) into the
+#                                     # git-ignored .gpudata/ (~38 MB); without DIR, download Set5,
+#                                     # B100 and Set14 through the pipeline's checksummed registry
 #   benchmarks/gpu_check.sh [OUT]     # on the GPU machine: environment, CUDA smoke tests,
 #                                     # throughput + FLOPs + utilisation, time to Set5 31 dB
 #
@@ -12,11 +14,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = prepare ]; then
-    shared=${SRGAN_SHARED_DATA:-../shared/data}
-    rm -rf .gpudata && mkdir -p .gpudata/BSD100 .gpudata/Set5
-    cp -r "$shared/T91" .gpudata/T91
-    cp "$shared"/BSD100/HR/*.png .gpudata/BSD100/
-    cp "$shared"/Set5/HR/*.png .gpudata/Set5/
+    # From a folder holding T91/, BSD100/HR/ and Set5/HR/ (the argument, else $SRGAN_SHARED_DATA,
+    # else ../shared/data); without one, the pipeline's own checksummed downloads of Set5, B100
+    # and Set14 (Set14 then trains in T91's place).
+    data=${2:-${SRGAN_SHARED_DATA:-../shared/data}}
+    rm -rf .gpudata && mkdir -p .gpudata
+    if [ -d "$data/T91" ] && [ -d "$data/BSD100/HR" ] && [ -d "$data/Set5/HR" ]; then
+        mkdir -p .gpudata/BSD100 .gpudata/Set5
+        cp -r "$data/T91" .gpudata/T91
+        cp "$data"/BSD100/HR/*.png .gpudata/BSD100/
+        cp "$data"/Set5/HR/*.png .gpudata/Set5/
+    else
+        echo "no T91/, BSD100/HR/ and Set5/HR/ under $data: downloading Set5, B100 and Set14" \
+             "(checksummed, into resources/downloads/) instead" >&2
+        python=${PYTHON:-python3}
+        [ -x .venv/bin/python ] && python=${PYTHON:-.venv/bin/python}
+        PYTHONPATH="$PWD/src" "$python" -c '
+from pathlib import Path
+from srgan.datasets import fetch_dataset
+for name, folder in (("Set5", "Set5"), ("B100", "BSD100"), ("Set14", "Set14")):
+    fetch_dataset(name, out_dir=Path(".gpudata", folder), manifest=Path(".gpudata", folder + ".tsv"),
+                  download_dir=Path("resources/downloads"))'
+    fi
     du -sh .gpudata
     exit 0
 fi
@@ -24,7 +43,7 @@ fi
 out=${1:-${OUT:-benchmarks/out}}
 mkdir -p "$out"
 export PYTHONPATH="$PWD/src" PYTHONUNBUFFERED=1
-[ -d .gpudata/T91 ] || { echo "no .gpudata: run 'benchmarks/gpu_check.sh prepare' first and carry it" >&2; exit 2; }
+[ -d .gpudata/Set5 ] || { echo "no .gpudata: run 'benchmarks/gpu_check.sh prepare' first and carry it" >&2; exit 2; }
 {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
     python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'cuda', torch.cuda.is_available())"

@@ -1,7 +1,10 @@
 """The published bicubic x4 baselines, reproduced by the pipeline on ../shared/data.
 
-Golden source: the EDSR / ESRGAN tables (DESIGN.md sec. 3): Set5 28.42/0.8104, Set14 26.00/0.7027,
-B100 25.96/0.6675, Urban100 23.14/0.6577, standard protocol (Y as MATLAB rgb2ycbcr, 4 px border).
+Golden source: the bicubic x4 rows of the published tables, EDSR (Lim et al. 2017, "Enhanced Deep
+Residual Networks for Single Image Super-Resolution", CVPRW, its benchmark table) and ESRGAN (Wang et al. 2018,
+"ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks", ECCVW): Set5 28.42/0.8104,
+Set14 26.00/0.7027, B100 25.96/0.6675, Urban100 23.14/0.6577, standard protocol (Y as MATLAB
+rgb2ycbcr, 4 px border), the protocol of Ledig et al. 2017, Table 2.
 """
 
 from __future__ import annotations

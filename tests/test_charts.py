@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from srgan.charts import (curves_figure, discriminator_figure, losses_figure, perception_figure,
-                          perception_inputs, perception_points, plot_discriminator, plot_losses,
-                          plot_perception_distortion, stage_epochs)
+                          perception_inputs, perception_points, plot_curves, plot_discriminator,
+                          plot_losses, plot_perception_distortion, save_figure, stage_epochs)
 
 DPI = 100
 
@@ -22,11 +22,6 @@ DPI = 100
 def close_figures():
     yield
     plt.close("all")
-
-
-def png_size(path) -> tuple[int, int]:
-    with Image.open(path) as image:
-        return image.size
 
 
 def history(stage: str, epochs: int, seed: int = 0) -> pd.DataFrame:
@@ -177,19 +172,76 @@ def test_curves_name_a_missing_metric_column():
 # --- written figures -----------------------------------------------------------------------------
 
 
+def assert_written_as_built(out, fig: plt.Figure, tmp_path) -> None:
+    """The PNG at ``out`` holds exactly ``fig`` saved at DPI (same size, same pixels)."""
+    reference = tmp_path / "reference.png"
+    save_figure(fig, reference, dpi=DPI)
+    with Image.open(out) as written, Image.open(reference) as built:
+        assert written.size == built.size
+        np.testing.assert_array_equal(np.asarray(written), np.asarray(built))
+
+
+def test_curves_plot_each_history_column_on_its_axes_with_the_bicubic_values(tmp_path):
+    histories = both(4)
+    rng = np.random.default_rng(7)
+    for frame in histories.values():
+        frame["Set14_psnr"] = 26 + rng.normal(size=len(frame))
+        frame["Set14_ssim"] = 0.7 + 0.01 * rng.normal(size=len(frame))
+    bicubic = {"Set5": (30.0, 0.85), "Set14": (27.5, float("nan"))}  # no SSIM line for Set14
+    fig = curves_figure(histories, ["Set5", "Set14"], protocol="standard", bicubic=bicubic)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["PSNR (dB)", "SSIM"]
+    for ax, k, metric in zip(fig.axes, (0, 1), ("psnr", "ssim")):
+        assert ax.get_title() == f"{metric.upper()} per epoch (standard protocol)"
+        assert ax.get_xlabel() == "epoch (SRResNet, then SRGAN)"
+        for stage, name, epochs in (("srresnet", "SRResNet (MSE)", [1, 2, 3, 4]),
+                                    ("srgan", "SRGAN", [5, 6, 7, 8])):
+            for val_set in ("Set5", "Set14"):
+                drawn = line(ax, f"{name}, {val_set}")
+                np.testing.assert_array_equal(drawn.get_xdata(), epochs)
+                np.testing.assert_array_equal(drawn.get_ydata(),
+                                              histories[stage][f"{val_set}_{metric}"])
+        np.testing.assert_array_equal(line(ax, "bicubic, Set5").get_ydata(), [bicubic["Set5"][k]] * 2)
+    np.testing.assert_array_equal(line(fig.axes[0], "bicubic, Set14").get_ydata(), [27.5, 27.5])
+    assert "bicubic, Set14" not in [ln.get_label() for ln in fig.axes[1].get_lines()]
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert set(legend) == {"SRResNet (MSE), Set5", "SRResNet (MSE), Set14", "SRGAN, Set5",
+                           "SRGAN, Set14", "bicubic, Set5"}
+    plot_curves(histories, ["Set5", "Set14"], protocol="standard", bicubic=bicubic,
+                out=tmp_path / "curves.png", dpi=DPI)
+    assert_written_as_built(tmp_path / "curves.png", curves_figure(
+        histories, ["Set5", "Set14"], protocol="standard", bicubic=bicubic), tmp_path)
+
+
 @pytest.mark.parametrize("epochs", [1, 12])
-def test_losses_and_discriminator_are_written(tmp_path, epochs):
+def test_losses_and_discriminator_plot_the_history_columns_and_are_written(tmp_path, epochs):
     histories = both(epochs)
+    srresnet, srgan = histories["srresnet"], histories["srgan"]
+    generator, adversarial = losses_figure(histories).axes
+    for ax, label, values in ((generator, "SRResNet: pixel MSE", srresnet["mse"]),
+                              (generator, "SRGAN: content loss", srgan["content_loss"]),
+                              (generator, "SRGAN: g_loss = content + w * adversarial", srgan["g_loss"]),
+                              (adversarial, "G adversarial: -log D(G(LR))", srgan["adversarial_loss"]),
+                              (adversarial, "D loss: BCE on HR and SR", srgan["d_loss"])):
+        np.testing.assert_array_equal(line(ax, label).get_ydata(), values)
+    [ax] = discriminator_figure(histories).axes
+    np.testing.assert_array_equal(line(ax, "D(HR): real images").get_ydata(), srgan["d_real"])
+    np.testing.assert_array_equal(line(ax, "D(SR): SRGAN outputs").get_ydata(), srgan["d_fake"])
+    np.testing.assert_array_equal(line(ax, "0.5: D cannot tell").get_ydata(), [0.5, 0.5])
+    assert ax.get_ylim() == (0, 1) and ax.get_ylabel() == "mean probability of 'real'"
     plot_losses(histories, out=tmp_path / "losses.png", dpi=DPI)
+    assert_written_as_built(tmp_path / "losses.png", losses_figure(histories), tmp_path)
     plot_discriminator(histories, out=tmp_path / "d.png", dpi=DPI)
-    for name, min_width in (("losses.png", 800), ("d.png", 450)):
-        width, height = png_size(tmp_path / name)
-        assert min_width <= width <= 1500 and 250 <= height <= 600
+    assert_written_as_built(tmp_path / "d.png", discriminator_figure(histories), tmp_path)
 
 
 def test_losses_single_stage_and_errors(tmp_path):
-    plot_losses({"srresnet": history("srresnet", 3)}, out=tmp_path / "l.png", dpi=DPI)
-    assert png_size(tmp_path / "l.png")[0] >= 400
+    srresnet = history("srresnet", 3)
+    [ax] = losses_figure({"srresnet": srresnet}).axes
+    assert [ln.get_label() for ln in ax.get_lines()] == ["SRResNet: pixel MSE"]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), srresnet["mse"])
+    assert ax.get_xlabel() == "epoch" and ax.get_yscale() == "log"
+    plot_losses({"srresnet": srresnet}, out=tmp_path / "l.png", dpi=DPI)
+    assert_written_as_built(tmp_path / "l.png", losses_figure({"srresnet": srresnet}), tmp_path)
     with pytest.raises(ValueError, match="allowed"):
         plot_losses({"esrgan": history("srgan", 3)}, out=tmp_path / "l.png", dpi=DPI)
     with pytest.raises(ValueError, match="needs the srgan history"):
@@ -242,7 +294,8 @@ def test_perception_unavailable_writes_the_psnrs_and_the_reason(tmp_path):
     nan_points = POINTS.assign(lpips=np.nan)
     plot_perception_distortion(nan_points, TRAJECTORY, test_set="Set14", out=out, dpi=DPI,
                                unavailable=reason)
-    assert png_size(out)[0] > 300
+    assert_written_as_built(out, perception_figure(nan_points, TRAJECTORY, test_set="Set14",
+                                                   unavailable=reason), tmp_path)
     ax = perception_figure(POINTS, TRAJECTORY, test_set="Set14", unavailable=reason).axes[0]
     assert f"LPIPS unavailable: {reason}" in [t.replace("\n", " ") for t in texts(ax)]
     notice = next(t for t in ax.texts if t.get_text().startswith("LPIPS unavailable"))
@@ -258,7 +311,7 @@ def test_perception_all_nan_without_a_reason_still_says_so(tmp_path):
     out = tmp_path / "pd.png"
     nan_points = POINTS.assign(lpips=np.nan)
     plot_perception_distortion(nan_points, None, test_set="Set5", out=out, dpi=DPI)
-    assert out.stat().st_size > 0
+    assert_written_as_built(out, perception_figure(nan_points, None, test_set="Set5"), tmp_path)
     ax = perception_figure(nan_points, None, test_set="Set5").axes[0]
     assert any(t.startswith("LPIPS unavailable: no method has an LPIPS value") for t in texts(ax))
     assert [t.get_text() for t in ax.get_yticklabels()] == list(POINTS["method"])[::-1]

@@ -3,6 +3,7 @@ validation sets) and safe generator loading."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from srgan.evaluate import (generator_predictor, load_generator, load_val_sets, 
                             reconstruct_radius, super_resolve, super_resolve_float, tile_spans,
                             write_progress)
 from conftest import trained_bn_generator, write_random_store
+from srgan.imresize import imresize
 from srgan.models import receptive_radius
 from srgan.patches import prepare_eval_set
 from srgan.training import run_pretrain
@@ -226,3 +228,117 @@ def test_load_generator_rejects_a_discriminator_and_resume_state(tmp_path: Path)
     save_checkpoint(tmp_path / "state.pt", {"kind": "resume", "modules": {}})
     with pytest.raises(CheckpointError, match="holds a resume checkpoint"):
         load_generator(tmp_path / "state.pt", device=CPU)
+
+
+# --- the rules' evaluation calls ----------------------------------------------------------------
+
+
+def lpips_status_file(folder: Path, status: dict) -> Path:
+    path = folder / "lpips_network.json"
+    path.write_text(json.dumps(status))
+    return path
+
+
+UNAVAILABLE = {"available": False, "reason": "AlexNet ImageNet weights unavailable (offline)"}
+
+
+def no_lpips_load(*args, **kwargs):
+    raise AssertionError("LPIPS was loaded although the experiment's status says it is unavailable")
+
+
+def test_lpips_status_is_written_once_and_read_back(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(evaluate, "load_lpips", lambda **kwargs: (None, f"no weights at {kwargs['weights_path']}"))
+    status = evaluate.write_lpips_status(tmp_path / "a.json", weights_path="/w.pth", allow_unavailable=True)
+    assert status == {"available": False, "reason": "no weights at /w.pth"}
+    assert evaluate.read_lpips_status(tmp_path / "a.json") == status
+    monkeypatch.setattr(evaluate, "load_lpips", lambda **kwargs: (torch.nn.Identity(), "torch hub cache"))
+    evaluate.write_lpips_status(tmp_path / "b.json", weights_path=None, allow_unavailable=False)
+    assert evaluate.read_lpips_status(tmp_path / "b.json") == {
+        "available": True, "source": "torch hub cache", "metric": "LPIPS (AlexNet, v0.1, torchmetrics)"}
+
+
+def test_bicubic_baseline_scores_matlab_bicubic_of_every_image(tmp_path: Path, val_sets, monkeypatch) -> None:
+    monkeypatch.setattr(evaluate, "load_lpips", no_lpips_load)
+    frame = evaluate.evaluate_bicubic(tmp_path / "val", lpips_status=lpips_status_file(tmp_path, UNAVAILABLE),
+                                      lpips_weights=None, scale=4, protocol="standard", round_y=True,
+                                      metrics_out=tmp_path / "out" / "metrics.csv",
+                                      images_out=tmp_path / "out" / "images")
+    written = pd.read_csv(tmp_path / "out" / "metrics.csv").set_index("image")
+    assert list(written.index) == ["a", "b", "mean"] and list(frame["image"]) == ["a", "b"]
+    for name, lr, hr in val_sets["val"]:
+        sr = imresize(lr, 4)
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "images" / f"{name}.png")), sr)
+        assert written.loc[name, "psnr"] == pytest.approx(metrics.psnr(sr, hr, scale=4), abs=1e-6)
+        assert written.loc[name, "ssim"] == pytest.approx(metrics.ssim(sr, hr, scale=4), abs=1e-6)
+    assert written.loc["mean", "psnr"] == pytest.approx(written.loc[["a", "b"], "psnr"].mean(), abs=1e-6)
+    assert written["lpips"].isna().all()
+
+
+def test_evaluation_scores_lpips_where_the_status_says_it_can(tmp_path: Path, val_sets, monkeypatch) -> None:
+    borders = []
+
+    def distance(metric, sr, hr, *, border):
+        borders.append(border)
+        return float(np.abs(sr.astype(float) - hr).mean())
+
+    monkeypatch.setattr(evaluate, "load_lpips", lambda **kwargs: (torch.nn.Identity(), "stand-in"))
+    monkeypatch.setattr(evaluate, "lpips_distance", distance)
+    status = lpips_status_file(tmp_path, {"available": True, "source": "stand-in"})
+    for protocol, border in (("standard", 4), ("report", 0)):
+        borders.clear()
+        frame = evaluate.evaluate_bicubic(tmp_path / "val", lpips_status=status, lpips_weights=None, scale=4,
+                                          protocol=protocol, round_y=True, metrics_out=tmp_path / "m.csv",
+                                          images_out=tmp_path / "images")
+        expected = [np.abs(imresize(lr, 4).astype(float) - hr).mean() for _, lr, hr in val_sets["val"]]
+        assert frame["lpips"].tolist() == pytest.approx(expected) and borders == [border, border]
+
+
+def test_a_generator_is_evaluated_in_the_tiles_the_run_settings_name(pretrained: Path, val_sets,
+                                                                     monkeypatch) -> None:
+    tiles = []
+
+    def recording(generator, lr, *, device, tile=0, overlap=None):
+        tiles.append((device, tile))
+        return super_resolve(generator, lr, device=device, tile=tile, overlap=overlap)
+
+    monkeypatch.setattr(evaluate, "super_resolve", recording)
+    monkeypatch.setattr(evaluate, "load_lpips", no_lpips_load)
+    out = pretrained / "eval"
+    frame = evaluate.evaluate_generator(pretrained / "g.pt", pretrained / "val", device="cpu", tile=4,
+                                        lpips_status=lpips_status_file(pretrained, UNAVAILABLE),
+                                        lpips_weights=None, scale=4, protocol="report", round_y=True,
+                                        metrics_out=out / "metrics.csv", images_out=out / "images")
+    assert tiles == [(CPU, 4), (CPU, 4)]
+    final = load_generator(pretrained / "g.pt", device=CPU)
+    written = pd.read_csv(out / "metrics.csv").set_index("image")
+    for name, lr, hr in val_sets["val"]:
+        sr = np.asarray(Image.open(out / "images" / f"{name}.png"))
+        assert np.abs(sr.astype(int) - super_resolve(final, lr, device=CPU).astype(int)).max() <= 1
+        assert written.loc[name, "psnr"] == pytest.approx(metrics.psnr(sr, hr, scale=4, protocol="report"),
+                                                          abs=1e-6)
+    assert written.loc["mean", "ssim"] == pytest.approx(frame["ssim"].mean(), abs=1e-6)
+
+
+def test_rule_evaluate_snapshots_writes_the_scored_history_and_the_crops(pretrained: Path, val_sets,
+                                                                         monkeypatch) -> None:
+    monkeypatch.setattr(evaluate, "load_lpips", no_lpips_load)
+    history = evaluate.evaluate_snapshots(
+        pretrained / "snapshots", pretrained / "train_log.csv", val_sets=["val"], val_dirs=[pretrained / "val"],
+        device="cpu", tile=0, lpips_status=lpips_status_file(pretrained, UNAVAILABLE), lpips_weights=None,
+        scale=4, protocol="standard", round_y=True, history_out=pretrained / "history.csv",
+        progress_out=pretrained / "progress.npz")
+    expected, progress = score_snapshots(pretrained / "snapshots", pd.read_csv(pretrained / "train_log.csv"),
+                                         val_sets, device=CPU, scale=4, protocol="standard")
+    pd.testing.assert_frame_equal(history, expected)
+    written = pd.read_csv(pretrained / "history.csv")
+    assert written["val_psnr"].tolist() == pytest.approx(expected["val_psnr"].tolist(), rel=1e-5)
+    assert written["val_lpips"].isna().all()
+    crops = np.load(pretrained / "progress.npz")
+    assert np.array_equal(crops["crops"], progress["crops"]) and str(crops["image"]) == "a"
+    with pytest.raises(ValueError, match="zip"):  # a validation set without its folder
+        evaluate.evaluate_snapshots(
+            pretrained / "snapshots", pretrained / "train_log.csv", val_sets=["val", "other"],
+            val_dirs=[pretrained / "val"], device="cpu", tile=0,
+            lpips_status=lpips_status_file(pretrained, UNAVAILABLE), lpips_weights=None, scale=4,
+            protocol="standard", round_y=True, history_out=pretrained / "h2.csv",
+            progress_out=pretrained / "p2.npz")

@@ -7,6 +7,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
+
+from conftest import REPO
 
 from srgan.losses import (
     ADVERSARIAL_WEIGHT,
@@ -97,8 +100,17 @@ def test_discriminator_loss():
     assert perfect.item() == pytest.approx(0.0, abs=1e-12)
 
 
-def test_adversarial_weight():
+def test_the_papers_adversarial_weight_is_what_the_configs_train_with():
+    """Ledig et al. 2017, Eq. (3): l_SR = l_X + 1e-3 l_Gen. The weight that training uses comes
+    from the config (gan.adversarial_weight), so the schema default, the base config and the
+    presets of the paper and of the student report (which kept the paper's weight) must hold
+    it, not only the constant."""
     assert ADVERSARIAL_WEIGHT == 1e-3
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    assert schema["properties"]["gan"]["properties"]["adversarial_weight"]["default"] == ADVERSARIAL_WEIGHT
+    for name in ("config.yaml", "presets/paper.yaml", "presets/report.yaml"):
+        config = yaml.safe_load((REPO / name).read_text())
+        assert config["gan"]["adversarial_weight"] == ADVERSARIAL_WEIGHT, name
 
 
 def test_calibrated_feature_scale_matches_pixel_mse() -> None:

@@ -34,12 +34,13 @@ from srgan.models import (
 #   conv9x9 64->3:             64*3*81 + 3        =    15,555
 #   total: 15,616 + 64 + 1,186,816 + 37,056 + 295,552 + 15,555 = 1,550,659 (paper: "about 1.55M")
 #   BN stats: (16 blocks x 2 + 1) BNs x 2 x 64 = 33 x 128 = 4,224 -> 1,554,883
-# Report G (DESIGN.md sec. 3, Keras summary): same up to the long skip (with stats 1,243,776), then
+# Report G (the student report's Keras model.summary(): Vinh, Lam and Bao, "Enhance image
+# resolution using a GAN"): same up to the long skip (with stats 1,243,776), then
 #   conv3x3 64->256 147,712 + PReLU(256) 256; conv3x3 256->256 (256*256*9 + 256 = 590,080) + PReLU
 #   256; conv9x9 256->3 (256*3*81 + 3 = 62,211)
 #   -> 1,243,776 + 147,968 + 590,336 + 62,211 = 2,044,291;
 #   without stats 2,040,067 = the report's trainable count.
-# D at 96x96 (Keras summary): convs with bias 1,792 + 36,928 + 73,856 + 147,584 + 295,168 + 590,080
+# D at 96x96 (Ledig et al. 2017, Fig. 4; as the report's Keras summary counts it): convs with bias 1,792 + 36,928 + 73,856 + 147,584 + 295,168 + 590,080
 #   + 1,180,160 + 2,359,808 = 4,685,376; BN on convs 2-8 over 64+128+128+256+256+512+512 = 1,856
 #   channels x (gamma, beta, mean, var) = 7,424; Dense 6*6*512*1024 + 1024 = 18,875,392;
 #   Dense 1,025. Total 4,685,376 + 7,424 + 18,875,392 + 1,025 = 23,569,217.
@@ -72,8 +73,15 @@ def test_vgg_parameter_count():
     torch.manual_seed(0)
     vgg = VGGFeatures(layer="block3_conv4", weights="random")
     assert count_parameters(vgg) == 2_325_568
-    # report's combined model: G + D + VGG = 27,939,076 (DESIGN.md sec. 3)
-    assert 2_044_291 + 23_569_217 + 2_325_568 == 27_939_076
+
+
+def test_the_reports_combined_model_has_its_parameter_count():
+    """The student report's Keras summary of its combined GAN (its G, D at 96x96 and VGG19 up to
+    block3_conv4, its content layer): 27,939,076 parameters, counted on the networks we build."""
+    torch.manual_seed(0)
+    networks = (SRResNet(upsample="nearest"), Discriminator(input_size=96),
+                VGGFeatures(layer="block3_conv4", weights="random"))
+    assert sum(count_parameters(net) for net in networks) == 27_939_076
 
 
 def test_count_parameters_skips_num_batches_tracked():

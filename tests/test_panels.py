@@ -24,11 +24,6 @@ def read_png(path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def png_size(path) -> tuple[int, int]:
-    with Image.open(path) as image:
-        return image.size
-
-
 def checkerboard(height: int, width: int) -> np.ndarray:
     """One-pixel cells cycling through PALETTE: any blending of neighbours makes a new colour."""
     y, x = np.mgrid[:height, :width]
@@ -135,12 +130,23 @@ def test_comparison_inset_where_methods_differ(tmp_path):
 
 
 def test_comparison_defaults_and_legacy_pairs(tmp_path):
-    image = np.random.default_rng(4).integers(0, 256, (300, 280, 3), dtype=np.uint8)
+    """No crop, inset or metrics given, and (label, image) pairs: the top row is the centred
+    256x256 crop, the inset its centred 48x48 window, enlarged 5x (256 // 48)."""
+    rng = np.random.default_rng(4)
+    image = PALETTE[rng.integers(0, len(PALETTE), (300, 280))]
     out = tmp_path / "legacy.png"
     plot_comparison([("Bicubic\n23.00 dB / 0.6000", image), ("HR", image)], title="t", out=out,
                     dpi=DPI)
-    width, height = png_size(out)
-    assert width >= 2 * 256 and height >= 2 * 256  # two 256-pixel crops, the inset row below
+    boxes = image_boxes(read_png(out))
+    assert [len(row) for row in boxes] == [2, 2]
+    crop = center_crop(image, 256)
+    np.testing.assert_array_equal(crop, image[22:278, 12:268])
+    for top, inset in zip(*boxes):
+        assert top.shape[:2] == (256, 256)  # 2.56 inches at 100 dpi: no enlargement
+        changed = (top != crop).any(axis=-1)
+        ring = (top[changed][:, None] == np.array([FRAME_INNER, FRAME_OUTER])).all(-1).any(-1)
+        assert ring.all() and 0 < changed.mean() < 0.1  # only the box around the inset differs
+        np.testing.assert_array_equal(inset, nearest_upscale(crop[104:152, 104:152], 5))
 
 
 def test_comparison_without_room_for_an_inset(tmp_path):

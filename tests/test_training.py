@@ -1,8 +1,12 @@
-"""Training loop: schedules, batch order, evaluation points, resume only of interrupted runs of
-the same inputs, stale / corrupt / unsafe resume state, and the NaN guard."""
+"""Training loop: schedules (as the optimizers see them), seeds, batch order, evaluation points,
+resume only of interrupted runs of the same inputs (kill -9 of either stage), stale / corrupt /
+unsafe resume state, the NaN guard, precision, and the SRGAN step itself (D before G, D on the
+detached SR, the adversarial weight)."""
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import math
 import pickle
@@ -14,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torchvision.models import VGG19_Weights
 
 from conftest import CreatesAFile, write_random_store
 from srgan import training
 from srgan.checkpoint import STATE_FILE, load_checkpoint
-from srgan.models import SRResNet
+from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss, pixel_mse
+from srgan.models import Discriminator, SRResNet
 from srgan.patches import CropSampler, ImageStore, to_device
 from srgan.training import lr_at, run_gan, run_pretrain, srgan_step, srresnet_step, train
 
@@ -319,9 +325,36 @@ def _gan_kwargs(patches, tmp_path: Path, start: Path, name: str) -> dict:
                 snapshots_out=tmp_path / f"{name}_snapshots")
 
 
-def test_gan_stage_records_d_probabilities_and_training_psnr(patches, tmp_path: Path) -> None:
+def _recording_lr(monkeypatch, name: str, seen: list) -> None:
+    """Make ``training.<name>`` (a step factory) record its optimizers' lr at every step call,
+    that is after the training loop has set the lr of that iteration."""
+    real = getattr(training, name)
+
+    def recording(*args, **options):
+        optimizers = [a for a in args if isinstance(a, torch.optim.Optimizer)]
+        step = real(*args, **options)
+
+        def wrapped(lr, hr):
+            seen.append(tuple(group["lr"] for opt in optimizers for group in opt.param_groups))
+            return step(lr, hr)
+        return wrapped
+
+    monkeypatch.setattr(training, name, recording)
+
+
+def test_the_optimizers_follow_the_lr_schedules_and_gan_records_d_probabilities(
+        patches, tmp_path: Path, monkeypatch) -> None:
+    """The lr the optimizers step with, not only the history's: cosine over SRResNet's 6
+    iterations, and SRGAN's tenfold drop after its first epoch (lr_step_epochs=1), for G and D."""
+    pretrain_lrs: list[tuple] = []
+    _recording_lr(monkeypatch, "srresnet_step", pretrain_lrs)
     _pretrain(patches, tmp_path, epochs=1)
+    assert pretrain_lrs == [pytest.approx((1e-3 * 0.5 * (1 + math.cos(math.pi * i / 6)),))
+                            for i in range(6)]
+    gan_lrs: list[tuple] = []
+    _recording_lr(monkeypatch, "srgan_step", gan_lrs)
     history = run_gan(**_gan_kwargs(patches, tmp_path, tmp_path / "run_g.pt", "gan"))
+    assert gan_lrs == [pytest.approx((1e-4, 1e-4))] * 6 + [pytest.approx((1e-5, 1e-5))] * 6
     assert [row["lr"] for row in history] == [pytest.approx(1e-4), pytest.approx(1e-5)]
     for row in history:
         assert 0 < row["d_real"] < 1 and 0 < row["d_fake"] < 1
@@ -358,12 +391,136 @@ def test_gan_resume_is_tied_to_its_starting_weights(patches, tmp_path: Path, mon
     assert _same_weights(tmp_path / "gan_g.pt", tmp_path / "fresh_g.pt")
 
 
+# As KILL_SCRIPT, for the SRGAN stage: SIGKILL in the middle of SRGAN iteration argv[2].
+GAN_KILL_SCRIPT = """
+import os, pickle, signal, sys
+import torch
+from srgan import training
+
+torch.set_num_threads(1)
+real_step = training.srgan_step
+
+def killing_step(*args, **options):
+    step, calls = real_step(*args, **options), [0]
+    def wrapped(lr, hr):
+        calls[0] += 1
+        if calls[0] == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return step(lr, hr)
+    return wrapped
+
+training.srgan_step = killing_step
+with open(sys.argv[1], "rb") as handle:
+    training.run_gan(**pickle.load(handle))
+"""
+
+
+def test_kill_9_of_the_gan_stage_then_resume_is_bit_identical(patches, tmp_path: Path,
+                                                               one_thread) -> None:
+    _pretrain(patches, tmp_path, epochs=1, name="start")
+    start = tmp_path / "start_g.pt"
+    full = run_gan(**_gan_kwargs(patches, tmp_path, start, "full"))
+
+    (tmp_path / "kwargs.pkl").write_bytes(pickle.dumps(_gan_kwargs(patches, tmp_path, start, "part")))
+    # 6 iterations per epoch, checkpoints at 4, 6, 8, 12: killed in iteration 11, the run
+    # resumes 2 batches into epoch 2, after the lr drop, with both Adam states restored.
+    child = subprocess.run([sys.executable, "-c", GAN_KILL_SCRIPT, str(tmp_path / "kwargs.pkl"), "11"],
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    assert not (tmp_path / "part_g.pt").exists() and not (tmp_path / "part_d.pt").exists()
+    state = load_checkpoint(tmp_path / "part_resume" / STATE_FILE)
+    assert (state["stage"], state["iteration"], len(state["history"])) == ("srgan", 8, 1)
+
+    resumed = run_gan(**_gan_kwargs(patches, tmp_path, start, "part"))
+    assert _without_timing(resumed) == _without_timing(full)
+    assert _same_weights(tmp_path / "full_g.pt", tmp_path / "part_g.pt")
+    full_d = load_checkpoint(tmp_path / "full_d.pt")["discriminator"]
+    part_d = load_checkpoint(tmp_path / "part_d.pt")["discriminator"]
+    assert full_d.keys() == part_d.keys() and all(torch.equal(full_d[k], part_d[k]) for k in full_d)
+    assert [p.name for p in sorted((tmp_path / "part_snapshots").iterdir())] == [
+        "iter_000000006.pt", "iter_000000012.pt"]
+    for a, b in zip(sorted((tmp_path / "full_snapshots").iterdir()),
+                    sorted((tmp_path / "part_snapshots").iterdir())):
+        assert a.name == b.name and _same_weights(a, b)
+
+
+def test_gan_with_the_vgg_content_loss_on_random_weights_offline(patches, tmp_path: Path,
+                                                                  monkeypatch, caplog) -> None:
+    """content="vgg" with no ImageNet weights to be had and the fallback allowed: the content
+    loss is the VGG loss (not the pixel MSE) with a calibrated feature scale, and the outputs
+    say which weights were used."""
+
+    def offline(self, *args, **kwargs):
+        raise OSError("simulated: no network")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(VGG19_Weights, "get_state_dict", offline)
+    _pretrain(patches, tmp_path, epochs=1)
+    kwargs = {**_gan_kwargs(patches, tmp_path, tmp_path / "run_g.pt", "vgg"), "content": "vgg",
+              "allow_random_fallback": True, "iterations": 6}
+    history = run_gan(**kwargs)
+    record = json.loads((tmp_path / "vgg.json").read_text())
+    assert {k: record[k] for k in ("content", "layer", "weights")} == {
+        "content": "vgg", "layer": "block2_conv2", "weights": "random-fallback"}
+    scale = record["feature_scale"]
+    assert math.isfinite(scale) and scale > 0 and scale != pytest.approx(1 / 12.75, rel=0.01)
+    settings = load_checkpoint(tmp_path / "vgg_g.pt")["settings"]
+    assert (settings["content"], settings["vgg_source"], settings["feature_scale"]) == (
+        "vgg", "random-fallback", scale)
+    assert "random VGG19 weights: VGG feature rescaling calibrated" in caplog.text
+    [row] = history
+    # Not the pixel MSE, yet of its scale: the calibration's purpose (the paper's 1/12.75 on
+    # random weights would make it orders of magnitude smaller).
+    assert row["content_loss"] != pytest.approx(row["mse"], rel=1e-3)
+    assert 0.2 < row["content_loss"] / row["mse"] < 5
+    assert row["g_loss"] == pytest.approx(row["content_loss"] + 1e-3 * row["adversarial_loss"],
+                                          rel=1e-5)
+
+
+def test_the_seed_sets_the_initial_weights_and_the_crops(patches, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    """Same seed, same start and batches; another seed, another G (pretraining) or D (SRGAN)
+    initialisation and other crops. lr = 0 keeps the final weights at the initial ones."""
+    batches: dict[str, list] = {}
+
+    def watch(name: str):
+        real = getattr(training, name)
+
+        def factory(*args, **options):
+            step = real(*args, **options)
+
+            def wrapped(lr, hr):
+                batches[key].append(hr.clone())
+                return step(lr, hr)
+            return wrapped
+        monkeypatch.setattr(training, name, factory)
+
+    watch("srresnet_step")
+    watch("srgan_step")
+
+    def parameters(path: Path, kind: str) -> list[torch.Tensor]:
+        # The randomly initialised tensors: conv and linear weights (BN and PReLU start constant;
+        # BN statistics move even with lr = 0).
+        return [v for v in load_checkpoint(path)[kind].values() if v.ndim >= 2]
+
+    for key, seed in (("a", 0), ("b", 0), ("c", 1)):
+        batches[key] = []
+        _pretrain(patches, tmp_path, epochs=1, name=f"pre_{key}", seed=seed, lr=0.0, iterations=1)
+        run_gan(**{**_gan_kwargs(patches, tmp_path, tmp_path / "pre_a_g.pt", f"gan_{key}"),
+                   "seed": seed, "lr": 0.0, "iterations": 1})
+    assert len(batches["a"]) == 2  # a pretraining and an SRGAN batch
+    assert all(torch.equal(x, y) for x, y in zip(batches["a"], batches["b"]))
+    assert not any(torch.equal(x, y) for x, y in zip(batches["a"], batches["c"]))
+    for name, kind in (("pre_{}_g.pt", "generator"), ("gan_{}_d.pt", "discriminator")):
+        a, b, c = (parameters(tmp_path / name.format(key), kind) for key in "abc")
+        assert all(torch.equal(x, y) for x, y in zip(a, b)), name
+        assert a and not any(torch.equal(x, y) for x, y in zip(a, c)), name
+
+
 def test_srgan_step_records_the_pixel_mse_of_its_sr() -> None:
     torch.manual_seed(0)
     generator, lr = SRResNet(num_blocks=1), torch.rand(2, 3, 4, 4)
     hr = torch.rand(2, 3, 16, 16) * 2 - 1
-    from srgan.losses import ContentLoss
-    from srgan.models import Discriminator
     discriminator = Discriminator(input_size=16)
     with torch.no_grad():
         expected = torch.mean((generator(lr) - hr) ** 2)
@@ -373,11 +530,123 @@ def test_srgan_step_records_the_pixel_mse_of_its_sr() -> None:
     torch.testing.assert_close(step(lr, hr)["mse"], expected)
 
 
-def test_bf16_step_runs_on_cpu(patches) -> None:
+def _one_observed_srgan_step(adversarial_weight: float) -> dict:
+    """One srgan_step on small random networks, watched from the optimizers' step pre-hooks:
+    which optimizer steps in which order, the gradients each one is about to apply, and copies
+    of G and D as they were before the step and of D as it was when G stepped."""
     torch.manual_seed(0)
-    generator = SRResNet(num_blocks=1).to(memory_format=torch.channels_last)
-    step = srresnet_step(generator, torch.optim.Adam(generator.parameters()),
-                         autocast=training.autocast_factory(torch.device("cpu"), "bf16"))
+    generator, discriminator = SRResNet(num_blocks=1, channels=8), Discriminator(input_size=16)
+    lr, hr = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 16, 16) * 2 - 1
+    opt_g = torch.optim.Adam(generator.parameters(), lr=1e-2)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-2)
+    seen = {"order": [], "g0": copy.deepcopy(generator), "d0": copy.deepcopy(discriminator)}
+
+    def grads(module: torch.nn.Module) -> list:
+        return [None if p.grad is None else p.grad.clone() for p in module.parameters()]
+
+    def before_d(*_):
+        seen["order"].append("D")
+        seen["d_grads"], seen["g_grads_at_d"] = grads(discriminator), grads(generator)
+
+    def before_g(*_):
+        seen["order"].append("G")
+        seen["g_grads"], seen["d1"] = grads(generator), copy.deepcopy(discriminator)
+
+    opt_d.register_step_pre_hook(before_d)
+    opt_g.register_step_pre_hook(before_g)
+    seen["losses"] = srgan_step(generator, discriminator, ContentLoss(kind="mse"), opt_g, opt_d,
+                                adversarial_weight=adversarial_weight)(lr, hr)
+    seen["lr"], seen["hr"] = lr, hr
+    return seen
+
+
+def test_srgan_step_updates_d_before_g() -> None:
+    """D steps first; G's adversarial term is then measured by the updated D (Ledig et al. 2017,
+    sec. 2.1: alternating updates, k = 1)."""
+    seen = _one_observed_srgan_step(1e-3)
+    assert seen["order"] == ["D", "G"]
+    with torch.no_grad():
+        sr = seen["g0"](seen["lr"])
+        with_updated_d = generator_adversarial_loss(seen["d1"](sr))
+        with_old_d = generator_adversarial_loss(seen["d0"](sr))
+    torch.testing.assert_close(seen["losses"]["adversarial_loss"], with_updated_d)
+    assert abs(float(with_updated_d - with_old_d)) > 1e-3  # the update moved D measurably
+
+
+def test_srgan_step_trains_d_on_the_detached_sr() -> None:
+    """D's gradient is that of its loss on HR and on the SR taken as a constant, and none of it
+    reaches G: when D steps, G holds no gradient at all."""
+    seen = _one_observed_srgan_step(1e-3)
+    assert all(grad is None for grad in seen["g_grads_at_d"])
+    d0 = seen["d0"]
+    sr = seen["g0"](seen["lr"]).detach()
+    expected = torch.autograd.grad(discriminator_loss(d0(seen["hr"]), d0(sr)), list(d0.parameters()))
+    for got, want in zip(seen["d_grads"], expected):
+        torch.testing.assert_close(got, want)
+    torch.testing.assert_close(seen["losses"]["d_loss"],
+                               discriminator_loss(seen["d0"](seen["hr"]), seen["d0"](sr)))
+
+
+@pytest.mark.parametrize("weight", [1e-3, 0.5])
+def test_srgan_step_gives_g_content_plus_weighted_adversarial_loss(weight: float) -> None:
+    """l_SR = l_X + w * l_Gen (Ledig et al. 2017, Eq. 3), by value and by G's gradient, with
+    l_Gen measured by the updated D."""
+    seen = _one_observed_srgan_step(weight)
+    losses = seen["losses"]
+    torch.testing.assert_close(losses["g_loss"],
+                               losses["content_loss"] + weight * losses["adversarial_loss"])
+    g0 = seen["g0"]
+    sr = g0(seen["lr"])
+    content = pixel_mse(sr, seen["hr"])
+    adversarial = generator_adversarial_loss(seen["d1"](sr))
+    torch.testing.assert_close(losses["content_loss"], content.detach())
+    expected = torch.autograd.grad(content + weight * adversarial, list(g0.parameters()))
+    for got, want in zip(seen["g_grads"], expected):
+        torch.testing.assert_close(got, want)
+
+
+def _output_dtypes(*modules: torch.nn.Module) -> list[torch.dtype]:
+    """Record the dtype of every Conv2d output of ``modules`` (forward hooks, kept for the test)."""
+    seen: list[torch.dtype] = []
+    for module in modules:
+        for conv in (m for m in module.modules() if isinstance(m, torch.nn.Conv2d)):
+            conv.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    return seen
+
+
+@pytest.mark.parametrize("precision, expected", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
+def test_precision_sets_the_dtype_of_the_training_convolutions(patches, precision: str,
+                                                               expected: torch.dtype) -> None:
+    """bf16 runs every convolution of both steps (G; D on HR, on the detached SR and in G's
+    adversarial term) under autocast, and the losses stay fp32; fp32 stays fp32."""
+    torch.manual_seed(0)
+    autocast = training.autocast_factory(torch.device("cpu"), precision)
     data = CropSampler(ImageStore(patches), hr_size=16, per_image=5, batch_size=4, seed=0)
-    loss = step(*to_device(*data.batch(0), torch.device("cpu")))["mse"]
+    lr, hr = to_device(*data.batch(0), torch.device("cpu"))
+    generator = SRResNet(num_blocks=1).to(memory_format=torch.channels_last)
+    seen = _output_dtypes(generator)
+    loss = srresnet_step(generator, torch.optim.Adam(generator.parameters()), autocast=autocast)(lr, hr)["mse"]
     assert loss.dtype == torch.float32 and math.isfinite(float(loss))
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in generator.modules())
+    assert seen == [expected] * convs
+    discriminator = Discriminator(input_size=16)
+    seen = _output_dtypes(generator, discriminator)
+    losses = srgan_step(generator, discriminator, ContentLoss(kind="mse"),
+                        torch.optim.Adam(generator.parameters()),
+                        torch.optim.Adam(discriminator.parameters()), adversarial_weight=1e-3,
+                        autocast=autocast)(lr, hr)
+    d_convs = sum(isinstance(m, torch.nn.Conv2d) for m in discriminator.modules())
+    assert len(seen) == convs + 3 * d_convs and set(seen) == {expected}
+    for name in ("g_loss", "content_loss", "mse", "adversarial_loss", "d_loss"):
+        assert losses[name].dtype == torch.float32 and math.isfinite(float(losses[name])), name
+
+
+def test_bf16_d_probabilities_are_returned_in_fp32() -> None:
+    torch.manual_seed(0)
+    generator, discriminator = SRResNet(num_blocks=1), Discriminator(input_size=16)
+    step = srgan_step(generator, discriminator, ContentLoss(kind="mse"),
+                      torch.optim.Adam(generator.parameters()),
+                      torch.optim.Adam(discriminator.parameters()), adversarial_weight=1e-3,
+                      autocast=training.autocast_factory(torch.device("cpu"), "bf16"))
+    losses = step(torch.rand(2, 3, 4, 4), torch.rand(2, 3, 16, 16) * 2 - 1)
+    assert losses["d_real"].dtype == losses["d_fake"].dtype == torch.float32

@@ -163,6 +163,16 @@ def _edited(config_path: Path, target: Path, **edits: dict) -> Path:
     return target
 
 
+def _one(folder: Path, pattern: str) -> Path:
+    """The one path under ``folder`` that matches ``pattern``: shared outputs (the SRResNet's
+    evaluations, the LPIPS decision) are keyed by a hash of their settings."""
+    [path] = folder.glob(pattern)
+    return path
+
+
+# Where each stage's generator and its evaluations are, for the tiny run's glob patterns.
+STAGE_DIRS = {"srresnet": "results/pretrain/*", "srgan": "results/tiny/srgan"}
+
 FIGURES = ["curves.png", "losses.png", "discriminator.png", "comparison_tiny_test.png",
            "progress_srresnet.png", "progress_srgan.png", "perception_tiny_test.png"]
 
@@ -198,7 +208,7 @@ def test_end_to_end_tiny(tiny_run: Path) -> None:
     assert list(table.columns) == ["method", "tiny_test_psnr", "tiny_test_ssim", "tiny_test_lpips"]
     assert all(math.isfinite(v) for v in table[["tiny_test_psnr", "tiny_test_ssim"]].to_numpy().ravel())
     # Offline, the AlexNet weights of LPIPS cannot be had: n/a everywhere, with the reason.
-    lpips = json.loads((exp / "lpips_network.json").read_text())
+    lpips = json.loads(_one(tiny_run, "results/lpips_network/*.json").read_text())
     assert lpips["available"] is False and "AlexNet ImageNet weights unavailable" in lpips["reason"]
     assert table["tiny_test_lpips"].isna().all()
     markdown = (exp / "tables" / "results.md").read_text()
@@ -214,7 +224,7 @@ def test_end_to_end_tiny(tiny_run: Path) -> None:
     assert bicubic["psnr"].iloc[0] == pytest.approx(table["tiny_test_psnr"].iloc[0])
 
     for stage, loss in (("srresnet", "mse"), ("srgan", "g_loss")):
-        history = pd.read_csv(exp / "history" / f"{stage}.csv")
+        history = pd.read_csv(_one(tiny_run, f"{STAGE_DIRS[stage]}/history/*.csv"))
         assert list(history["epoch"]) == [1, 2]
         for column in ("iteration", loss, "tiny_test_psnr", "tiny_test_ssim", "seconds"):
             assert history[column].map(math.isfinite).all(), (stage, column)
@@ -224,7 +234,7 @@ def test_end_to_end_tiny(tiny_run: Path) -> None:
         label = {"srresnet": "SRResNet", "srgan": "SRGAN"}[stage]
         row = table[table["method"] == label]
         assert row["tiny_test_psnr"].iloc[0] == pytest.approx(history["tiny_test_psnr"].iloc[-1], abs=1e-4)
-        per_image = pd.read_csv(exp / "eval" / stage / "tiny_test" / "metrics.csv").set_index("image")
+        per_image = pd.read_csv(_one(tiny_run, f"{STAGE_DIRS[stage]}/eval/*/tiny_test/metrics.csv")).set_index("image")
         assert row["tiny_test_ssim"].iloc[0] == pytest.approx(per_image.loc["mean", "ssim"], abs=1e-6)
 
     for figure in FIGURES:
@@ -258,18 +268,18 @@ def test_end_to_end_tiny(tiny_run: Path) -> None:
 def test_leftover_temporaries_are_removed_by_the_next_run_of_their_rule(tiny_run: Path,
                                                                        tmp_path: Path) -> None:
     work = _copy_run(tiny_run, tmp_path / "run")
-    out = work / "results" / "tiny" / "eval" / "srgan" / "tiny_test"
+    out = _one(work, "results/tiny/srgan/eval/*/tiny_test")
     (out / ".tmp-metrics.csv.k1ll3d").write_text("half a csv")
     (out / ".tmp-images.k1ll3d").mkdir()
     (out / ".tmp-images.k1ll3d" / "astronaut.png").write_bytes(b"half a png")
-    other = work / "results" / "tiny" / "eval" / "srresnet" / "tiny_test" / ".tmp-metrics.csv.other"
+    other = _one(work, "results/pretrain/*/eval/*/tiny_test") / ".tmp-metrics.csv.other"
     other.write_text("another job's")
     result = run_snakemake(work, "--cores", "1", "--configfile", str(work / "tiny.yaml"),
-                           "--forcerun", "results/tiny/eval/srgan/tiny_test/metrics.csv", "--until", "evaluate")
+                           "--forcerun", str((out / "metrics.csv").relative_to(work)), "--until", "evaluate")
     assert result.returncode == 0, result.stderr[-3000:]
     assert not list(out.glob(".tmp-*"))
     assert other.exists()  # not this job's: left alone
-    assert "left by an interrupted run" in (work / "results/logs/tiny/srgan/tiny_test.log").read_text()
+    assert "left by an interrupted run" in _one(work, "results/logs/evaluate/tiny/srgan/*/tiny_test.log").read_text()
 
 
 @pytest.mark.slow
@@ -435,7 +445,7 @@ def test_kill_9_of_the_pipeline_then_rerun_incomplete_is_exact(tiny_run: Path, t
     for target, marker, wildcards in (("srgan.training:pixel_mse:6", "killed-pretrain", ""),
                                       ("srgan.training:discriminator_loss:6", "killed-gan", ""),
                                       ("srgan.evaluate:score_snapshot:2", "killed-evaluation",
-                                       "stage=srgan")):
+                                       "model=tiny/srgan")):
         killed = _kill_run(work, target, marker, wildcards)
         assert killed.returncode == -signal.SIGKILL, (marker, killed.stderr[-3000:])
         assert (work / marker).exists()
@@ -448,8 +458,8 @@ def test_kill_9_of_the_pipeline_then_rerun_incomplete_is_exact(tiny_run: Path, t
     for stage in ("srresnet", "srgan"):
         assert _same(_generator(work / f"results/tiny/{stage}/generator.pt"),
                      _generator(tiny_run / f"results/tiny/{stage}/generator.pt")), stage
-        ours = pd.read_csv(work / f"results/tiny/history/{stage}.csv").drop(columns=["seconds", "elapsed"])
-        theirs = pd.read_csv(tiny_run / f"results/tiny/history/{stage}.csv").drop(columns=["seconds", "elapsed"])
+        ours = pd.read_csv(_one(work, f"{STAGE_DIRS[stage]}/history/*.csv")).drop(columns=["seconds", "elapsed"])
+        theirs = pd.read_csv(_one(tiny_run, f"{STAGE_DIRS[stage]}/history/*.csv")).drop(columns=["seconds", "elapsed"])
         pd.testing.assert_frame_equal(ours, theirs)
     left = [p for p in (work / "results").rglob("*") if p.name.startswith((".tmp-", "resume"))]
     assert not left, left
@@ -471,7 +481,7 @@ def test_ablation_shares_one_pretraining(tmp_path: Path) -> None:
     result = run_snakemake(tmp_path, "--cores", "2", "--configfile", str(path))
     assert result.returncode == 0, result.stderr[-4000:]
     table = pd.read_csv(tmp_path / "results" / "ablation" / "ablation.csv")
-    assert list(table["method"]) == ["SRResNet (MSE)", "SRGAN-MSE (srgan_mse)",
+    assert list(table["method"]) == ["SRResNet-MSE (srgan_mse, srgan_vgg22, srgan_vgg54)", "SRGAN-MSE (srgan_mse)",
                                      "SRGAN-VGG22 (srgan_vgg22)", "SRGAN-VGG54 (srgan_vgg54)"]
     assert list(table.columns) == ["method", "tiny_test_psnr", "tiny_test_ssim", "tiny_test_lpips"]
     assert table[["tiny_test_psnr", "tiny_test_ssim"]].map(math.isfinite).all().all()
@@ -481,3 +491,42 @@ def test_ablation_shares_one_pretraining(tmp_path: Path) -> None:
     weights = [(tmp_path / "results" / exp / "srresnet" / "generator.pt").read_bytes()
                for exp in ("srgan_mse", "srgan_vgg22", "srgan_vgg54")]
     assert weights[0] == weights[1] == weights[2]
+
+
+def _tiny_experiments(tmp_path: Path, experiments: dict) -> Path:
+    """The tiny config with ``experiments`` (name: overrides), written to tmp_path."""
+    config = yaml.safe_load((REPO / TINY).read_text())
+    config["experiments"] = experiments
+    path = tmp_path / "experiments.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_the_ablation_evaluates_its_shared_srresnet_and_bicubic_baseline_once(tmp_path: Path) -> None:
+    experiments = yaml.safe_load((REPO / "presets" / "ablation.yaml").read_text())["experiments"]
+    plan = run_snakemake(tmp_path, "-n", "--configfile", str(_tiny_experiments(tmp_path, experiments)))
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    jobs = planned_jobs(plan.stdout)
+    # one SRResNet and three SRGANs, each scored on the one test set and on the one validation set
+    assert (jobs["pretrain"], jobs["train_gan"]) == (1, 3), jobs
+    assert (jobs["evaluate"], jobs["evaluate_snapshots"]) == (1 + 3, 1 + 3), jobs
+    assert (jobs["bicubic_baseline"], jobs["lpips_network"], jobs["prepare_eval"]) == (1, 1, 1), jobs
+    assert (jobs["tables"], jobs["figure_progress"], jobs["ablation"]) == (3, 6, 1), jobs
+
+
+def test_experiments_with_their_own_srresnets_evaluate_each_once(tmp_path: Path) -> None:
+    experiments = {"seed0": None, "seed1": {"seed": 1}, "seed1_mse": {"seed": 1, "gan": {"content": "mse"}}}
+    plan = run_snakemake(tmp_path, "-n", "--configfile", str(_tiny_experiments(tmp_path, experiments)))
+    assert plan.returncode == 0, plan.stderr[-3000:]
+    jobs = planned_jobs(plan.stdout)
+    assert (jobs["pretrain"], jobs["evaluate"], jobs["bicubic_baseline"]) == (2, 2 + 3, 1), jobs
+
+
+def test_an_ablation_of_experiments_scored_differently_stops_before_any_job(tmp_path: Path) -> None:
+    experiments = {"x4": None, "x4_rgb": {"metrics": {"protocol": "report"}}}
+    plan = run_snakemake(tmp_path, "-n", "--configfile", str(_tiny_experiments(tmp_path, experiments)))
+    assert plan.returncode != 0
+    console = plan.stdout + plan.stderr
+    assert "the ablation table (results/ablation/) of several experiments compares them" in console
+    assert "`metrics` differs between experiments (x4: {'protocol': 'standard'" in console, console[-3000:]
+    assert "x4_rgb: {'protocol': 'report'" in console and "`scale` differs" not in console

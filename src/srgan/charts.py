@@ -29,6 +29,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 from matplotlib.transforms import Bbox  # noqa: E402
 
 from srgan.io import atomic_path  # noqa: E402
+from srgan.tables import lpips_unavailable_reason, read_mean  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +302,32 @@ def plot_discriminator(histories: Mapping[str, pd.DataFrame], *, out: Path, dpi:
     save_figure(discriminator_figure(histories), out, dpi=dpi)
 
 
+def read_histories(stages: Sequence[str], history_csvs: Sequence[Path]) -> dict[str, pd.DataFrame]:
+    """``{stage: history}`` in training order (``history_csvs[i]`` is ``stages[i]``'s), as the
+    training figures take them."""
+    return {stage: pd.read_csv(path) for stage, path in zip(stages, history_csvs, strict=True)}
+
+
+def bicubic_references(test_sets: Sequence[str],
+                       metrics_csvs: Sequence[Path]) -> dict[str, tuple[float, float]]:
+    """``{set: (mean PSNR, mean SSIM)}`` of the bicubic baseline (``metrics_csvs[i]`` is
+    ``test_sets[i]``'s), the reference lines of ``curves_figure``."""
+    return {name: read_mean(Path(path)) for name, path in zip(test_sets, metrics_csvs, strict=True)}
+
+
+def plot_training_figures(history_csvs: Sequence[Path], *, stages: Sequence[str],
+                          val_sets: Sequence[str], bicubic_csvs: Sequence[Path],
+                          bicubic_sets: Sequence[str], protocol: str, dpi: int, curves_out: Path,
+                          losses_out: Path, discriminator_out: Path) -> None:
+    """Rule figure_curves: the curves (with the bicubic lines of the validation sets that are
+    also test sets), losses and discriminator figures of a run, from its history CSVs."""
+    histories = read_histories(stages, history_csvs)
+    plot_curves(histories, list(val_sets), protocol=protocol, out=Path(curves_out), dpi=dpi,
+                bicubic=bicubic_references(bicubic_sets, bicubic_csvs))
+    plot_losses(histories, out=Path(losses_out), dpi=dpi)
+    plot_discriminator(histories, out=Path(discriminator_out), dpi=dpi)
+
+
 # ---------------------------------------------------------------------------------------------
 # Perception-distortion plane
 
@@ -525,3 +552,14 @@ def plot_perception_distortion(points: pd.DataFrame, trajectory: pd.DataFrame | 
     """``perception_figure`` written to ``out`` at ``dpi``; written also when LPIPS is missing."""
     save_figure(perception_figure(points, trajectory, test_set=test_set, unavailable=unavailable),
                 out, dpi=dpi)
+
+
+def plot_perception_from_files(metrics_csvs: Sequence[Path], *, methods: Sequence[str],
+                               history_csv: Path, lpips_status: Path, test_set: str, out: Path,
+                               dpi: int) -> None:
+    """Rule figure_perception: ``perception_inputs`` drawn by ``plot_perception_distortion``,
+    saying why LPIPS is missing when the experiment's ``lpips_status`` file says it is."""
+    points, trajectory = perception_inputs([Path(p) for p in metrics_csvs], list(methods),
+                                           Path(history_csv), test_set)
+    plot_perception_distortion(points, trajectory, test_set=test_set, out=Path(out), dpi=dpi,
+                               unavailable=lpips_unavailable_reason(Path(lpips_status)))

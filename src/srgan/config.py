@@ -258,3 +258,52 @@ def check_experiments(experiments: Mapping[str, Mapping]) -> None:
         problems += dataset_problems(dataset, spec)
     if problems:
         raise ConfigError("the config cannot run:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _schema_type(spec: Mapping) -> str:
+    """A short type for the config reference: enum values, type names, or the referenced $def."""
+    if "enum" in spec:
+        return " / ".join("null" if v is None else f"`{v}`" for v in spec["enum"])
+    if "$ref" in spec:
+        return spec["$ref"].rsplit("/", 1)[-1].replace("_", " ")
+    kinds = spec.get("type", "")
+    return " or ".join(kinds) if isinstance(kinds, list) else kinds
+
+
+def _schema_default(spec: Mapping) -> str:
+    if "default" not in spec or spec["default"] in ({}, []) and spec.get("type") == "object":
+        return ""
+    return f"`{yaml.safe_dump(spec['default'], default_flow_style=True).strip().removesuffix('...').strip()}`"
+
+
+def schema_markdown(schema: Mapping) -> str:
+    """The config reference (config/README.md): every section and key of the schema with its
+    type, default and description, generated so that it can never disagree with the schema."""
+    lines = ["# Configuration", "",
+             "Generated from `workflow/schemas/config.schema.yaml` by `make config-doc` (a test checks "
+             "that it is current). The embedded default is `config.yaml` at the top of the repository; "
+             "`presets/` holds the paper's, the report's and the ablation's. Every key is optional unless "
+             "marked required; Snakemake fills in the defaults below and validates the config before any "
+             "job runs.", "", " ".join(str(schema.get("description", "")).split()), ""]
+    required = set(schema.get("required", []))
+    scalars = {k: v for k, v in schema["properties"].items() if "properties" not in v}
+    sections = {k: v for k, v in schema["properties"].items() if "properties" in v}
+    lines += ["## Top-level keys", "", "| key | type | default | description |", "|---|---|---|---|"]
+    for key, spec in scalars.items():
+        mark = " (required)" if key in required else ""
+        lines.append(f"| `{key}`{mark} | {_schema_type(spec)} | {_schema_default(spec)} | "
+                     f"{' '.join(str(spec.get('description', '')).split())} |")
+    for key, spec in scalars.items():  # a map of named entries, e.g. datasets.<name>
+        ref = spec.get("additionalProperties", {})
+        entry = schema.get("$defs", {}).get(str(ref.get("$ref", "")).rsplit("/", 1)[-1]) if isinstance(ref, dict) else None
+        if entry and "properties" in entry:
+            sections[f"{key}.<name>"] = entry
+    for section, spec in sections.items():
+        lines += ["", f"## `{section}`", ""]
+        if spec.get("description"):
+            lines += [" ".join(str(spec["description"]).split()), ""]
+        lines += ["| key | type | default | description |", "|---|---|---|---|"]
+        for key, sub in spec["properties"].items():
+            lines.append(f"| `{section}.{key}` | {_schema_type(sub)} | {_schema_default(sub)} | "
+                         f"{' '.join(str(sub.get('description', '')).split())} |")
+    return "\n".join(lines) + "\n"

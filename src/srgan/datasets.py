@@ -176,3 +176,12 @@ def prepare_dataset(*, source: str, out_dir: Path, manifest: Path,
     write_manifest(out_dir, Path(manifest))
     log.info("dataset ready: %d images in %s", count, out_dir)
     return count
+
+
+def prepare_dataset_from_spec(spec: Mapping, *, out_dir: Path, manifest: Path, download_dir: Path,
+                              max_pixels: int | None) -> int:
+    """Rule prepare_dataset: :func:`prepare_dataset` of one entry of the config's ``datasets:``
+    (``source`` and its ``images``, ``path`` or ``name``; the schema fills the others in)."""
+    return prepare_dataset(source=spec["source"], images=spec.get("images"), path=spec.get("path"),
+                           name=spec.get("name"), download_dir=Path(download_dir), out_dir=Path(out_dir),
+                           manifest=Path(manifest), max_pixels=max_pixels)

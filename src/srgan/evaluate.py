@@ -8,6 +8,7 @@ overlapping LR tiles (``super_resolve``), so memory is bounded by the tile, not 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +22,7 @@ from torch import nn
 from srgan import metrics
 from srgan.checkpoint import CheckpointError, load_checkpoint
 from srgan.imresize import imresize
-from srgan.io import atomic_path, save_png
+from srgan.io import atomic_dir, atomic_path, save_png, write_text
 from srgan.models import SRResNet, receptive_radius
 from srgan.patches import load_eval_set
 from srgan.perceptual import load_lpips, lpips_distance
@@ -293,12 +294,24 @@ def lpips_from_status(status: Mapping, *, weights_path: str | None, scale: int,
 
 
 def lpips_status(*, weights_path: str | None, allow_unavailable: bool) -> dict:
-    """Whether LPIPS can be computed, decided once per experiment (rule lpips_network): the
+    """Whether LPIPS can be computed, decided once per LPIPS setting (rule lpips_network): the
     tables, figures and report say "n/a" with this reason."""
     metric, source = load_lpips(weights_path=weights_path, allow_unavailable=allow_unavailable)
     if metric is None:
         return {"available": False, "reason": source}
     return {"available": True, "source": source, "metric": "LPIPS (AlexNet, v0.1, torchmetrics)"}
+
+
+def write_lpips_status(path: Path, *, weights_path: str | None, allow_unavailable: bool) -> dict:
+    """Rule lpips_network: :func:`lpips_status` as the experiment's ``lpips_network.json``."""
+    status = lpips_status(weights_path=weights_path, allow_unavailable=allow_unavailable)
+    write_text(path, json.dumps(status, indent=1) + "\n")
+    return status
+
+
+def read_lpips_status(path: Path) -> dict:
+    """An experiment's ``lpips_network.json``, as :func:`write_lpips_status` wrote it."""
+    return json.loads(Path(path).read_text())
 
 
 def write_metrics_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -307,6 +320,42 @@ def write_metrics_csv(frame: pd.DataFrame, path: Path) -> None:
                                               for column in ("psnr", "ssim", "lpips")}}])
     with atomic_path(path) as tmp:
         pd.concat([frame, mean], ignore_index=True).to_csv(tmp, index=False, float_format="%.6f")
+
+
+def evaluate_test_set(data_dir: Path, predict: Callable[[np.ndarray], np.ndarray], *,
+                      lpips_status: Path, lpips_weights: str | None, scale: int, protocol: str,
+                      round_y: bool, metrics_out: Path, images_out: Path) -> pd.DataFrame:
+    """One method on one prepared evaluation set (``srgan.patches.prepare_eval_set``): the SR
+    images into ``images_out`` (whole or not at all) and the per-image metrics CSV with its mean
+    row; LPIPS only where the experiment's ``lpips_status`` file says it can be computed."""
+    lpips = lpips_from_status(read_lpips_status(lpips_status), weights_path=lpips_weights,
+                              scale=scale, protocol=protocol)
+    with atomic_dir(Path(images_out)) as image_dir:
+        frame = evaluate_pairs(load_eval_set(Path(data_dir)), predict, scale=scale, protocol=protocol,
+                               round_y=round_y, image_dir=image_dir, lpips=lpips)
+    write_metrics_csv(frame, Path(metrics_out))
+    return frame
+
+
+def evaluate_bicubic(data_dir: Path, *, lpips_status: Path, lpips_weights: str | None, scale: int,
+                     protocol: str, round_y: bool, metrics_out: Path, images_out: Path) -> pd.DataFrame:
+    """Rule bicubic_baseline: :func:`evaluate_test_set` of MATLAB-bicubic upscaling."""
+    return evaluate_test_set(data_dir, bicubic_predictor(scale), lpips_status=lpips_status,
+                             lpips_weights=lpips_weights, scale=scale, protocol=protocol,
+                             round_y=round_y, metrics_out=metrics_out, images_out=images_out)
+
+
+def evaluate_generator(checkpoint: Path, data_dir: Path, *, device: str, tile: int,
+                       lpips_status: Path, lpips_weights: str | None, scale: int, protocol: str,
+                       round_y: bool, metrics_out: Path, images_out: Path) -> pd.DataFrame:
+    """Rule evaluate: :func:`evaluate_test_set` of a trained generator, run on ``device`` (a
+    config name: auto, cpu, cuda, mps) in ``tile`` x ``tile`` LR tiles (0: whole images)."""
+    torch_device = pick_device(device)
+    predict = generator_predictor(load_generator(Path(checkpoint), device=torch_device), torch_device,
+                                  tile=tile)
+    return evaluate_test_set(data_dir, predict, lpips_status=lpips_status, lpips_weights=lpips_weights,
+                             scale=scale, protocol=protocol, round_y=round_y, metrics_out=metrics_out,
+                             images_out=images_out)
 
 
 # -----------------------------------------------------------------------------
@@ -403,3 +452,22 @@ def write_progress(progress: Mapping, path: Path) -> None:
             np.savez(handle, val_set=np.array(progress["val_set"]), image=np.array(progress["image"]),
                      box=np.array(progress["box"]), epochs=progress["epochs"],
                      iterations=progress["iterations"], crops=progress["crops"])
+
+
+def evaluate_snapshots(snapshot_dir: Path, train_log: Path, *, val_sets: Sequence[str],
+                       val_dirs: Sequence[Path], device: str, tile: int, lpips_status: Path,
+                       lpips_weights: str | None, scale: int, protocol: str, round_y: bool,
+                       history_out: Path, progress_out: Path) -> pd.DataFrame:
+    """Rule evaluate_snapshots: :func:`score_snapshots` of a training stage on the validation sets
+    (``val_dirs[i]`` is the prepared set ``val_sets[i]``), written as the stage's history CSV and
+    its progression crops; returns the history."""
+    lpips = lpips_from_status(read_lpips_status(lpips_status), weights_path=lpips_weights,
+                              scale=scale, protocol=protocol)
+    history, progress = score_snapshots(
+        Path(snapshot_dir), pd.read_csv(train_log),
+        load_val_sets(dict(zip(val_sets, map(Path, val_dirs), strict=True))),
+        device=pick_device(device), scale=scale, protocol=protocol, round_y=round_y, tile=tile,
+        lpips=lpips)
+    write_history(history, Path(history_out))
+    write_progress(progress, Path(progress_out))
+    return history

@@ -225,10 +225,16 @@ def start_rule(log_path: str | os.PathLike, outputs: Iterable[str | os.PathLike]
 
 
 def log_to(path: str | os.PathLike) -> None:
-    """Send logging and stderr (tqdm progress bars, warnings, tracebacks) to a rule's log file."""
+    """Send everything a rule's process prints to the rule's log file: logging, stderr (tqdm
+    progress bars, warnings, tracebacks) and stdout (torch hub's download messages, print calls),
+    both Python's streams and the file descriptors 1 and 2 beneath them, so that C libraries and
+    child processes write there too. For the script of one job, which runs in its own process."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     stream = open(path, "a", buffering=1)  # noqa: SIM115 - lives as long as the process
-    sys.stderr = stream
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        getattr(sys, name).flush()
+        os.dup2(stream.fileno(), fd)
+    sys.stdout = sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.captureWarnings(True)

@@ -22,8 +22,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
+from srgan import metrics  # noqa: E402
 from srgan.charts import save_figure  # noqa: E402
+from srgan.io import list_images, load_rgb  # noqa: E402
+from srgan.tables import METHOD_LABELS  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -316,3 +320,70 @@ def plot_comparison(panels: Sequence[tuple[str, np.ndarray, float | None, float 
     fig = _image_grid([top_row, bottom_row] if with_inset else [top_row], title=title, note=note,
                       dpi=dpi)
     save_figure(fig, out, dpi=dpi, tight=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules' figures from the pipeline's files
+
+Panel = tuple[str, np.ndarray, float | None, float | None]  # label, image, PSNR, SSIM
+Snapshot = tuple[float, np.ndarray, float, float]  # epoch, SR crop, PSNR, SSIM
+
+
+def comparison_panels(data_dir: Path, methods: Sequence[str], image_dirs: Sequence[Path],
+                      metrics_csvs: Sequence[Path], *, scale: int) -> tuple[str, list[Panel]]:
+    """The first image of a prepared evaluation set (its name, and its panels): LR enlarged by
+    pixel replication, each method's SR (``image_dirs[i]`` and ``metrics_csvs[i]`` are
+    ``methods[i]``'s) labelled with that image's own PSNR/SSIM, not the set's mean, then HR."""
+    data_dir = Path(data_dir)
+    hr_path = list_images(data_dir / "HR")[0]
+    panels: list[Panel] = [(f"LR (x{scale} nearest)",
+                            nearest_upscale(load_rgb(data_dir / "LR" / hr_path.name), scale), None, None)]
+    for method, image_dir, metrics_csv in zip(methods, image_dirs, metrics_csvs, strict=True):
+        row = pd.read_csv(metrics_csv, dtype={"image": str}).set_index("image").loc[hr_path.stem]
+        panels.append((METHOD_LABELS[method], load_rgb(Path(image_dir) / hr_path.name),
+                       float(row["psnr"]), float(row["ssim"])))
+    panels.append(("HR", load_rgb(hr_path), None, None))
+    return hr_path.stem, panels
+
+
+def plot_comparison_from_files(data_dir: Path, image_dirs: Sequence[Path], metrics_csvs: Sequence[Path],
+                               *, methods: Sequence[str], dataset: str, scale: int, protocol: str,
+                               crop: int | None, inset_size: int, dpi: int, out: Path) -> None:
+    """Rule figure_comparison: :func:`comparison_panels` drawn by :func:`plot_comparison`, the inset
+    where SRResNet and SRGAN differ most (``methods`` must hold both)."""
+    image, panels = comparison_panels(data_dir, methods, image_dirs, metrics_csvs, scale=scale)
+    methods = list(methods)
+    plot_comparison(panels, title=f"{dataset}/{image}, x{scale} ({protocol} protocol)", out=Path(out),
+                    dpi=dpi, inset_from=(1 + methods.index("srresnet"), 1 + methods.index("srgan")),
+                    inset_size=inset_size, crop=crop)
+
+
+def load_progress(progress_npz: Path, data_dir: Path) -> tuple[np.ndarray, dict[float, np.ndarray], str]:
+    """The HR crop of the progression image (from the prepared validation set ``data_dir``), the
+    SR crops by epoch, and ``"<val set>/<image>"``, from rule evaluate_snapshots' ``progress.npz``."""
+    data = np.load(progress_npz)
+    top, left, size = (int(v) for v in data["box"])
+    image = str(data["image"])
+    hr = load_rgb(Path(data_dir) / "HR" / f"{image}.png")[top:top + size, left:left + size]
+    crops = {float(epoch): crop for epoch, crop in zip(data["epochs"], data["crops"], strict=True)}
+    return hr, crops, f"{data['val_set']}/{image}"
+
+
+def progress_snapshots(hr: np.ndarray, crops: dict[float, np.ndarray], epochs: Sequence[int], *,
+                       scale: int, protocol: str, round_y: bool) -> list[Snapshot]:
+    """The panels of :func:`plot_progress` at the requested ``epochs`` that have a snapshot
+    (:func:`select_epochs`), each with the PSNR/SSIM of its crop against the HR crop."""
+    return [(epoch, crops[epoch],
+             metrics.psnr(crops[epoch], hr, scale=scale, protocol=protocol, round_y=round_y),
+             metrics.ssim(crops[epoch], hr, scale=scale, protocol=protocol, round_y=round_y))
+            for epoch in select_epochs(epochs, list(crops))]
+
+
+def plot_progress_from_file(progress_npz: Path, data_dir: Path, *, stage: str, epochs: Sequence[int],
+                            scale: int, protocol: str, round_y: bool, dpi: int, out: Path) -> None:
+    """Rule figure_progress: a training stage's progression crops at the chosen epochs."""
+    hr, crops, image = load_progress(progress_npz, data_dir)
+    snapshots = progress_snapshots(hr, crops, epochs, scale=scale, protocol=protocol, round_y=round_y)
+    size = hr.shape[0]
+    plot_progress(hr, snapshots, title=f"{METHOD_LABELS[stage]} by epoch: {image}, centre {size}x{size} "
+                  f"crop (PSNR/SSIM of the crop, {protocol} protocol)", out=Path(out), dpi=dpi)

@@ -79,6 +79,12 @@ def write_image_store(hr_paths: list[Path], out_dir: Path, *, scale: int) -> int
     return len(images)
 
 
+def prepare_train_store(hr_dir: Path, out_dir: Path, *, scale: int) -> int:
+    """Rule prepare_train: :func:`write_image_store` of every image of a dataset's HR folder, in
+    name order (the store's image order, which seeds the crop order)."""
+    return write_image_store(list_images(hr_dir), Path(out_dir), scale=scale)
+
+
 class ImageStore:
     """The reader of :func:`write_image_store`'s folder: images as read-only memory-mapped views."""
 

@@ -1,7 +1,8 @@
 """The dataset registry: which archive holds which dataset, and the checksum that pins its bytes.
 
 Config source ``registry`` names a key of ``REGISTRY`` (DIV2K, the EDSR benchmark tar). URLs and
-checksums are those of DESIGN.md section 4 (from TFDS, torchSR and HF LFS pointers). This module
+checksums are those published by TensorFlow Datasets (``div2k`` checksums file), torchSR
+(``torchsr/datasets``) and the Hugging Face LFS pointers of the benchmark mirrors. This module
 only describes; :mod:`srgan.download` fetches, :mod:`srgan.archive` extracts, and
 ``srgan.datasets.fetch_dataset`` ties them together.
 """
@@ -75,7 +76,7 @@ ARCHIVES: dict[str, Archive] = {
         sha256="20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc",
         size=448_993_893, kind="zip"),
     # EDSR's benchmark: benchmark/<Set>/HR/*.png and LR_bicubic/X4/*x4.png for Set5, Set14, B100,
-    # Urban100. Its size is not recorded in DESIGN §4.
+    # Urban100. No source we checked publishes its size, so only the checksum pins it.
     "benchmark": Archive(
         url="https://cv.snu.ac.kr/research/EDSR/benchmark.tar",
         md5="4ace41d33c2384b97e6b320cd0afd6ba", kind="tar"),

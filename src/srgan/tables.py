@@ -4,12 +4,14 @@ test sets, PSNR and SSIM; written as CSV and Markdown with the protocol and cave
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from srgan.io import atomic_path, write_text
 
@@ -112,6 +114,20 @@ def config_html(config_yaml: str, *, title: str) -> str:
             f"</head><body><h2>{html.escape(title)}</h2><pre>{html.escape(config_yaml)}</pre></body></html>\n")
 
 
+CONFIG_HEADER = ("# The resolved config of this experiment (defaults filled in): every key that shapes its\n"
+                 "# results. How it ran (threads, device, compile, checkpoint_every, tile,\n"
+                 "# max_image_pixels) is in the logs.\n")
+
+
+def write_config_record(config: Mapping, *, experiment: str, yaml_out: Path, html_out: Path) -> str:
+    """Rule record_config: the resolved config of an experiment as YAML beside its results (so a
+    result can be traced to its settings) and as a page of the HTML report; returns the YAML."""
+    text = CONFIG_HEADER + yaml.safe_dump(dict(config), sort_keys=True)
+    write_text(yaml_out, text)
+    write_text(html_out, config_html(text, title=f"Config of experiment {experiment}"))
+    return text
+
+
 def table_notes(*, protocol: str, scale: int, content_weights: str, smoke_scale: bool,
                 lpips_unavailable: str | None = None) -> list[str]:
     """The caveats printed under a table: protocol, LPIPS, VGG weights, and the scale of the run."""
@@ -131,6 +147,19 @@ def table_notes(*, protocol: str, scale: int, content_weights: str, smoke_scale:
     return notes
 
 
+def lpips_unavailable_reason(lpips_status: Path) -> str | None:
+    """Why LPIPS is n/a, from an experiment's ``lpips_network.json`` (rule lpips_network); None
+    when it was computed. The notes quote it, so every table says why its column is empty."""
+    status = json.loads(Path(lpips_status).read_text())
+    return None if status["available"] else status["reason"]
+
+
+def content_weights(content_network: Path) -> str:
+    """The weights the SRGAN content loss used (``random-fallback`` when ImageNet's were missing),
+    from rule train_gan's ``content_network.json``: the notes warn when they were random."""
+    return json.loads(Path(content_network).read_text())["weights"]
+
+
 def write_table(table: pd.DataFrame, markdown: str, *, csv_path: Path, markdown_path: Path) -> None:
     """A table as CSV (full precision) and as its rendered ``markdown``, each written atomically."""
     with atomic_path(csv_path) as tmp:
@@ -138,8 +167,10 @@ def write_table(table: pd.DataFrame, markdown: str, *, csv_path: Path, markdown_
     write_text(markdown_path, markdown)
 
 
-# Published bicubic x4 baselines, PSNR (dB) / SSIM, standard protocol (Y, 4 px border): the EDSR
-# (Lim et al. 2017) and ESRGAN (Wang et al. 2018) tables, as collected in DESIGN.md sec. 3.
+# Published bicubic x4 baselines, PSNR (dB) / SSIM, standard protocol (Y, 4 px border): the bicubic
+# rows of the benchmark tables of EDSR (Lim et al., "Enhanced Deep Residual Networks for Single Image
+# Super-Resolution", CVPRW 2017, its benchmark table) and ESRGAN (Wang et al., "ESRGAN: Enhanced
+# Super-Resolution Generative Adversarial Networks", ECCVW 2018).
 PUBLISHED_BICUBIC_X4 = {
     "Set5": (28.42, 0.8104),
     "Set14": (26.00, 0.7027),
@@ -180,6 +211,35 @@ def bicubic_markdown(table: pd.DataFrame, notes: Sequence[str]) -> str:
         diff = "-" if pd.isna(row["diff_psnr"]) else f"{row['diff_psnr']:+.3f} / {row['diff_ssim']:+.4f}"
         lines.append(f"| {row['test_set']} | {row['psnr']:.3f} / {row['ssim']:.4f} | {published} | {diff} |")
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+
+
+def published_comparable(*, protocol: str, scale: int, round_y: bool) -> bool:
+    """Whether our numbers are measured as the published ones are (x4, the standard protocol,
+    Y rounded to 8 bits as MATLAB's rgb2ycbcr does); else comparing them would mislead."""
+    return protocol == "standard" and scale == 4 and round_y
+
+
+def bicubic_notes(*, protocol: str, scale: int, comparable: bool) -> list[str]:
+    """The caveats under the bicubic table: protocol, how LR and SR were made, whose numbers."""
+    notes = [f"Protocol `{protocol}`: " + PROTOCOL_NOTES[protocol].format(scale=scale),
+             "LR = MATLAB-exact bicubic imresize(modcrop(HR), 1/scale); SR = bicubic imresize(LR, scale).",
+             "Published: EDSR / ESRGAN tables (x4, Y channel, 4 px border)."]
+    if not comparable:
+        notes.append("The published numbers are x4 under the standard protocol with rounded Y; "
+                     "this run differs, so they are not shown.")
+    return notes
+
+
+def write_bicubic_table(metrics_csvs: Sequence[Path], *, test_sets: Sequence[str], protocol: str,
+                        scale: int, round_y: bool, csv_out: Path, markdown_out: Path) -> pd.DataFrame:
+    """Rule bicubic_table: our bicubic mean PSNR/SSIM per test set (``metrics_csvs[i]`` is
+    ``test_sets[i]``'s) beside the published x4 baselines, as CSV and Markdown."""
+    means = {name: read_mean(Path(path)) for name, path in zip(test_sets, metrics_csvs, strict=True)}
+    comparable = published_comparable(protocol=protocol, scale=scale, round_y=round_y)
+    table = bicubic_comparison(means, comparable=comparable)
+    notes = bicubic_notes(protocol=protocol, scale=scale, comparable=comparable)
+    write_table(table, bicubic_markdown(table, notes), csv_path=Path(csv_out), markdown_path=Path(markdown_out))
+    return table
 
 
 # Ledig et al. 2017, Table 2 (x4; PSNR on Y with a 4 px border; SSIM from the daala tool, whose
@@ -262,20 +322,74 @@ def to_latex(table: pd.DataFrame, test_sets: Sequence[str], caption: str,
     return "\n".join(lines) + "\n"
 
 
+def method_set_csvs(metrics_csvs: Sequence[Path], methods: Sequence[str],
+                    test_sets: Sequence[str]) -> dict[tuple[str, str], Path]:
+    """``{(method, test set): metrics CSV}`` of rule tables' flat input, which lists every test
+    set of the first method, then of the next (the order of common.smk's ``get_tables_metrics``)."""
+    keys = [(method, name) for method in methods for name in test_sets]
+    if len(keys) != len(metrics_csvs):
+        raise ValueError(f"{len(metrics_csvs)} metrics files for {len(methods)} methods x "
+                         f"{len(test_sets)} test sets; expected {len(keys)}")
+    return dict(zip(keys, map(Path, metrics_csvs)))
+
+
+PAPER_SSIM_NOTE = ("The paper's SSIM came from the daala tool and reads higher than the standard SSIM; "
+                   "its PSNR is comparable.")
+
+
+def results_markdown(table: pd.DataFrame, test_sets: Sequence[str], notes: Sequence[str], *,
+                     protocol: str, scale: int) -> str:
+    """:func:`to_markdown`, then the paper's Table 2 beside ours and our difference from it, for
+    the test sets that are the paper's, and only when measured as it was (x4, standard protocol)."""
+    markdown = to_markdown(table, test_sets, notes)
+    comparison = paper_comparison(table, test_sets)
+    if protocol == "standard" and scale == 4 and len(comparison):
+        markdown += ("\n### Ledig et al. 2017, Table 2, and our difference\n\n"
+                     + paper_markdown(comparison) + f"\n{PAPER_SSIM_NOTE}\n")
+    return markdown
+
+
+def write_results_tables(metrics_csvs: Sequence[Path], *, methods: Sequence[str],
+                         test_sets: Sequence[str], content_network: Path, lpips_status: Path,
+                         protocol: str, scale: int, smoke_scale: bool, experiment: str,
+                         csv_out: Path, markdown_out: Path, latex_out: Path,
+                         html_out: Path) -> pd.DataFrame:
+    """Rule tables: the results table of an experiment (see :func:`method_set_csvs` for the order
+    of ``get_tables_metrics``) as CSV, Markdown (with the paper's Table 2 where comparable), LaTeX and
+    an HTML page for the report, each with the same notes (protocol, LPIPS, VGG weights, scale)."""
+    table = results_table(method_set_csvs(metrics_csvs, methods, test_sets), test_sets)
+    notes = table_notes(protocol=protocol, scale=scale, content_weights=content_weights(content_network),
+                        smoke_scale=smoke_scale, lpips_unavailable=lpips_unavailable_reason(lpips_status))
+    write_text(html_out, to_html(table, test_sets, notes, title=f"Results of experiment {experiment}"))
+    write_table(table, results_markdown(table, test_sets, notes, protocol=protocol, scale=scale),
+                csv_path=Path(csv_out), markdown_path=Path(markdown_out))
+    write_text(latex_out, to_latex(table, test_sets, f"x{scale} super-resolution, protocol {protocol}", notes))
+    return table
+
+
 def _mean_cells(metrics_csvs: Mapping[str, Path], test_sets: Sequence[str]) -> dict[str, float]:
     """``<set>_psnr``, ``<set>_ssim`` and ``<set>_lpips`` of one method from its metrics CSVs."""
     return {f"{s}_{metric}": value for s in test_sets
             for metric, value in read_mean_row(metrics_csvs[s]).items()}
 
 
-def ablation_table(srgan_csvs: Mapping[tuple[str, str], Path], srresnet_csvs: Mapping[str, Path],
-                   labels: Mapping[str, str], test_sets: Sequence[str]) -> pd.DataFrame:
-    """The paper's Table 1 layout: the shared SRResNet, then one SRGAN row per experiment
-    (PSNR, SSIM and LPIPS per test set, as in :func:`results_table`)."""
-    rows = [{"method": "SRResNet (MSE)", **_mean_cells(srresnet_csvs, test_sets)}]
-    for exp, label in labels.items():
-        rows.append({"method": f"{label} ({exp})",
-                     **_mean_cells({s: srgan_csvs[(exp, s)] for s in test_sets}, test_sets)})
+def ablation_table(experiments: Mapping[str, Mapping], test_sets: Sequence[str]) -> pd.DataFrame:
+    """The paper's Table 1 layout: one row per distinct SRResNet, named by the experiments whose
+    SRGAN starts from it, then one SRGAN row per experiment (PSNR, SSIM and LPIPS per test set,
+    as in :func:`results_table`).
+
+    ``experiments`` maps each name to ``{"content", "vgg_layer", "srresnet": {test set: metrics
+    CSV}, "srgan": {test set: metrics CSV}}``. Experiments whose SRResNet CSVs are the same files
+    share that SRResNet (the workflow evaluates a shared one once), so it is one row for them all.
+    """
+    sharing: dict[tuple[str, ...], list[str]] = {}
+    for exp, spec in experiments.items():
+        files = tuple(str(Path(spec["srresnet"][s])) for s in test_sets)
+        sharing.setdefault(files, []).append(exp)
+    rows = [{"method": f"SRResNet-MSE ({', '.join(names)})",
+             **_mean_cells(experiments[names[0]]["srresnet"], test_sets)} for names in sharing.values()]
+    rows += [{"method": f"{content_label(spec['content'], spec['vgg_layer'])} ({exp})",
+              **_mean_cells(spec["srgan"], test_sets)} for exp, spec in experiments.items()]
     return pd.DataFrame(rows)
 
 
@@ -285,3 +399,25 @@ def content_label(content: str, vgg_layer: str) -> str:
         return "SRGAN-MSE"
     block, conv = vgg_layer.removeprefix("block").split("_conv")
     return f"SRGAN-VGG{block}{conv}"
+
+
+ABLATION_SRRESNET_NOTE = ("An SRResNet-MSE row is one pretrained SRResNet; in brackets, the experiments "
+                          "whose SRGAN starts from it.")
+
+
+def write_ablation(experiments: Mapping[str, Mapping], *, test_sets: Sequence[str], protocol: str,
+                   scale: int, csv_out: Path, markdown_out: Path) -> pd.DataFrame:
+    """Rule ablation: :func:`ablation_table` as CSV and Markdown, with the notes of the results
+    tables. ``experiments`` is as there, each with its ``content_network`` (rule train_gan's
+    record) and ``lpips`` (rule lpips_network's decision) files as well: a random-VGG content
+    loss or an unavailable LPIPS in any experiment is said under the table."""
+    table = ablation_table(experiments, test_sets)
+    weights = {content_weights(spec["content_network"]) for spec in experiments.values()}
+    reasons = [lpips_unavailable_reason(spec["lpips"]) for spec in experiments.values()]
+    notes = table_notes(protocol=protocol, scale=scale,
+                        content_weights="random-fallback" if "random-fallback" in weights else "imagenet",
+                        smoke_scale=False, lpips_unavailable=next((r for r in reasons if r), None))
+    notes.append(ABLATION_SRRESNET_NOTE)
+    write_table(table, to_markdown(table, test_sets, notes), csv_path=Path(csv_out),
+                markdown_path=Path(markdown_out))
+    return table

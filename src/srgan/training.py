@@ -32,7 +32,7 @@ from tqdm import tqdm
 from srgan.checkpoint import (CheckpointError, fingerprint, finish_resume, load_checkpoint,
                               load_resume_state, rng_states, save_checkpoint, set_rng_states,
                               snapshot_path, weights_digest, STATE_FILE)
-from srgan.evaluate import generator_from_checkpoint, write_history
+from srgan.evaluate import generator_from_checkpoint, pick_device, write_history
 from srgan.io import remove_stale_temporaries, write_text
 from srgan.losses import (ContentLoss, calibrated_feature_scale, discriminator_loss,
                           generator_adversarial_loss, pixel_mse)
@@ -137,8 +137,9 @@ def srgan_step(generator: nn.Module, discriminator: nn.Module, content_loss: Con
         return {"g_loss": g_loss.detach(), "content_loss": content.detach(),
                 "mse": pixel_mse(sr.detach().float(), hr),  # the training PSNR of the log
                 "adversarial_loss": adversarial.detach(), "d_loss": d_loss.detach(),
-                "d_real": torch.sigmoid(real_logits.detach()).mean(),
-                "d_fake": torch.sigmoid(fake_logits.detach()).mean()}
+                # fp32: the loop sums them over an epoch, which bf16's 8-bit mantissa would stall
+                "d_real": torch.sigmoid(real_logits.detach().float()).mean(),
+                "d_fake": torch.sigmoid(fake_logits.detach().float()).mean()}
 
     return step
 
@@ -289,7 +290,8 @@ def train(*, stage: str, step: StepFn, modules: Mapping[str, nn.Module],
     return history
 
 
-# The config's model.variant names the generator's upsampling (DESIGN sec. 3).
+# The config's model.variant names the generator's upsampling: sub-pixel convolution in
+# Ledig et al. 2017, Fig. 4; nearest UpSampling2D in the student report's Keras generator.
 UPSAMPLE_OF_VARIANT = {"paper": "pixelshuffle", "report": "nearest"}
 
 
@@ -437,3 +439,43 @@ def run_gan(*, generator_checkpoint: Path, store_dir: Path, hr_size: int, per_im
     write_history(pd.DataFrame(history), train_log_out)
     finish_resume(resume_dir, snapshots_out)
     return history
+
+
+def pretrain_from_config(store_dir: Path, *, patches: Mapping, model: Mapping, train: Mapping,
+                         scale: int, seed: int, precision: str, run: Mapping, resume_dir: Path,
+                         generator_out: Path, train_log_out: Path, snapshots_out: Path) -> list[dict]:
+    """Rule pretrain: :func:`run_pretrain` with the config's ``patches``, ``model`` and
+    ``pretrain`` sections and the run settings (``device``, ``compile``, ``checkpoint_every``)
+    as they are, so that the rule passes the sections and this is the one place that unpacks them."""
+    return run_pretrain(
+        store_dir=Path(store_dir), hr_size=patches["hr_size"], per_image=patches["per_image"],
+        sampling=patches["sampling"], augment=patches["augment"], variant=model["variant"],
+        num_blocks=model["num_blocks"], scale=scale, epochs=train["epochs"],
+        iterations=train["iterations"], eval_every=train["eval_every"],
+        batch_size=train["batch_size"], lr=train["lr"], lr_schedule=train["lr_schedule"], seed=seed,
+        precision=precision, device=pick_device(run["device"]), compile=run["compile"],
+        checkpoint_every=run["checkpoint_every"], resume_dir=Path(resume_dir),
+        generator_out=Path(generator_out), train_log_out=Path(train_log_out),
+        snapshots_out=Path(snapshots_out))
+
+
+def gan_from_config(generator_checkpoint: Path, store_dir: Path, *, gan: Mapping, vgg: Mapping,
+                    patches: Mapping, seed: int, precision: str, run: Mapping, resume_dir: Path,
+                    generator_out: Path, discriminator_out: Path, content_network_out: Path,
+                    train_log_out: Path, snapshots_out: Path) -> list[dict]:
+    """Rule train_gan: :func:`run_gan` with the config's ``gan``, ``vgg`` and ``patches``
+    sections and the run settings, unpacked here as :func:`pretrain_from_config` does."""
+    return run_gan(
+        generator_checkpoint=Path(generator_checkpoint), store_dir=Path(store_dir),
+        hr_size=patches["hr_size"], per_image=patches["per_image"], sampling=patches["sampling"],
+        augment=patches["augment"], epochs=gan["epochs"], iterations=gan["iterations"],
+        eval_every=gan["eval_every"], lr_step_iterations=gan["lr_step_iterations"],
+        batch_size=gan["batch_size"], lr=gan["lr"], lr_step_epochs=gan["lr_step_epochs"],
+        content=gan["content"], vgg_layer=gan["vgg_layer"],
+        adversarial_weight=gan["adversarial_weight"], vgg_weights_path=vgg["weights_path"],
+        allow_random_fallback=vgg["allow_random_fallback"], seed=seed, precision=precision,
+        device=pick_device(run["device"]), compile=run["compile"],
+        checkpoint_every=run["checkpoint_every"], resume_dir=Path(resume_dir),
+        generator_out=Path(generator_out), discriminator_out=Path(discriminator_out),
+        content_network_out=Path(content_network_out), train_log_out=Path(train_log_out),
+        snapshots_out=Path(snapshots_out))

@@ -5,51 +5,51 @@ rule prepare_dataset:
     output:
         hr=directory("resources/datasets/{dataset}/HR"),
         manifest="resources/datasets/{dataset}/MANIFEST.tsv",
-    params:
-        spec=lambda w: DATASETS[w.dataset],
-        download_dir="resources/downloads",
-        run=get_run_settings,
     log:
         "results/logs/prepare_dataset/{dataset}.log",
     conda:
-        ENV
+        DATA_ENV
+    params:
+        spec=get_dataset_spec,
+        download_dir="resources/downloads",
+        run=get_run_settings,
     script:
         "../scripts/prepare_dataset.py"
 
 
 rule prepare_train:
     input:
-        hr=lambda w: f"resources/datasets/{STORES[w.store]['train_set']}/HR",
+        hr=get_store_images,
     output:
         store=directory("results/data/train/{store}"),
-    params:
-        scale=lambda w: STORES[w.store]["scale"],
     log:
         "results/logs/prepare_train/{store}.log",
     benchmark:
         "results/benchmarks/prepare_train/{store}.tsv"
+    conda:
+        TORCH_ENV
     threads: 1
     resources:
         mem_mb=store_mem_mb,
         runtime=60,
-    conda:
-        ENV
+    params:
+        scale=store_param("scale"),
     script:
         "../scripts/prepare_train.py"
 
 
 rule prepare_eval:
     input:
-        hr="resources/datasets/{dataset}/HR",
+        hr=rules.prepare_dataset.output.hr,
     output:
         pairs=directory("results/data/eval/{dataset}/x{scale}"),
-    params:
-        scale=lambda w: int(w.scale),
     log:
         "results/logs/prepare_eval/{dataset}_x{scale}.log",
+    conda:
+        TORCH_ENV
     resources:
         mem_mb=store_mem_mb,
-    conda:
-        ENV
+    params:
+        scale=get_eval_scale,
     script:
         "../scripts/prepare_eval.py"

@@ -1,97 +1,103 @@
 # Bicubic baseline and the trained generators on every test set: per-image CSV + SR images; and
 # the per-epoch evaluation stage, which scores each training stage's snapshots on the validation
 # sets (so that validation sets and metric settings never retrain anything).
+#
+# What is equal across experiments is done once: the LPIPS decision per lpips settings, the
+# bicubic baseline per scoring (scale, metrics, lpips; results/bicubic/<scoring>/), and each
+# generator's evaluations beside it ({model} is pretrain/<key> for a shared SRResNet, or
+# <exp>/srgan), per scoring (eval/<scoring>/) or per scoring and validation sets
+# (history/<validation>.csv, progress/<validation>.npz).
 
 
 rule lpips_network:
     output:
-        status="results/{exp}/lpips_network.json",
-    params:
-        weights_path=exp_param("lpips", "weights_path"),
-        allow_unavailable=exp_param("lpips", "allow_unavailable"),
+        status="results/lpips_network/{lpips}.json",
     log:
-        "results/logs/{exp}/lpips_network.log",
+        "results/logs/lpips_network/{lpips}.log",
     conda:
-        ENV
+        TORCH_ENV
+    params:
+        weights_path=lpips_param("lpips", "weights_path"),
+        allow_unavailable=lpips_param("lpips", "allow_unavailable"),
     script:
         "../scripts/lpips_network.py"
 
 
 rule bicubic_baseline:
     input:
-        data=lambda w: eval_dir(EXPERIMENTS[w.exp], w.dataset),
-        lpips=rules.lpips_network.output.status,
+        data=get_scoring_pairs,
+        lpips=get_scoring_lpips,
     output:
-        metrics="results/{exp}/eval/bicubic/{dataset}/metrics.csv",
-        images=directory("results/{exp}/eval/bicubic/{dataset}/images"),
-    params:
-        scale=exp_param("scale"),
-        protocol=exp_param("metrics", "protocol"),
-        round_y=exp_param("metrics", "round_y"),
-        lpips_weights=exp_param("lpips", "weights_path"),
+        metrics="results/bicubic/{scoring}/{dataset}/metrics.csv",
+        images=directory("results/bicubic/{scoring}/{dataset}/images"),
     log:
-        "results/logs/{exp}/bicubic/{dataset}.log",
+        "results/logs/bicubic_baseline/{scoring}/{dataset}.log",
     conda:
-        ENV
+        TORCH_ENV
+    params:
+        scale=scoring_param("scale"),
+        protocol=scoring_param("metrics", "protocol"),
+        round_y=scoring_param("metrics", "round_y"),
+        lpips_weights=scoring_param("lpips", "weights_path"),
     script:
-        "../scripts/evaluate.py"
+        "../scripts/bicubic_baseline.py"
 
 
 rule evaluate:
     input:
-        data=lambda w: eval_dir(EXPERIMENTS[w.exp], w.dataset),
-        lpips=rules.lpips_network.output.status,
-        generator="results/{exp}/{stage}/generator.pt",
+        data=get_scoring_pairs,
+        lpips=get_scoring_lpips,
+        generator="results/{model}/generator.pt",
     output:
-        metrics="results/{exp}/eval/{stage}/{dataset}/metrics.csv",
-        images=directory("results/{exp}/eval/{stage}/{dataset}/images"),
-    params:
-        scale=exp_param("scale"),
-        protocol=exp_param("metrics", "protocol"),
-        round_y=exp_param("metrics", "round_y"),
-        lpips_weights=exp_param("lpips", "weights_path"),
-        run=get_run_settings,
+        metrics="results/{model}/eval/{scoring}/{dataset}/metrics.csv",
+        images=directory("results/{model}/eval/{scoring}/{dataset}/images"),
     log:
-        "results/logs/{exp}/{stage}/{dataset}.log",
+        "results/logs/evaluate/{model}/{scoring}/{dataset}.log",
     benchmark:
-        "results/benchmarks/{exp}/evaluate/{stage}/{dataset}.tsv"
-    threads: lambda w: EXPERIMENTS[w.exp]["threads"]
+        "results/benchmarks/evaluate/{model}/{scoring}/{dataset}.tsv"
+    conda:
+        TORCH_ENV
+    threads: get_threads
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=120,
-    conda:
-        ENV
+    params:
+        scale=scoring_param("scale"),
+        protocol=scoring_param("metrics", "protocol"),
+        round_y=scoring_param("metrics", "round_y"),
+        lpips_weights=scoring_param("lpips", "weights_path"),
+        run=get_run_settings,
     script:
         "../scripts/evaluate.py"
 
 
 rule evaluate_snapshots:
     input:
-        snapshots=get_snapshots,
-        train_log=get_train_log,
-        lpips=rules.lpips_network.output.status,
-        val=lambda w: eval_dirs(EXPERIMENTS[w.exp], EXPERIMENTS[w.exp]["val_sets"]),
+        snapshots="results/{model}/snapshots",
+        train_log="results/{model}/train_log.csv",
+        lpips=get_validation_lpips,
+        val=get_validation_pairs,
     output:
-        history="results/{exp}/history/{stage}.csv",
-        progress="results/{exp}/{stage}/progress.npz",
-    params:
-        val_sets=exp_param("val_sets"),
-        scale=exp_param("scale"),
-        protocol=exp_param("metrics", "protocol"),
-        round_y=exp_param("metrics", "round_y"),
-        lpips_weights=exp_param("lpips", "weights_path"),
-        run=get_run_settings,
+        history="results/{model}/history/{validation}.csv",
+        progress="results/{model}/progress/{validation}.npz",
     log:
-        "results/logs/{exp}/evaluate_snapshots_{stage}.log",
+        "results/logs/evaluate_snapshots/{model}/{validation}.log",
     benchmark:
-        "results/benchmarks/{exp}/evaluate_snapshots/{stage}.tsv"
-    threads: lambda w: EXPERIMENTS[w.exp]["threads"]
+        "results/benchmarks/evaluate_snapshots/{model}/{validation}.tsv"
+    conda:
+        TORCH_ENV
+    threads: get_threads
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=240,
-    conda:
-        ENV
+    params:
+        val_sets=validation_param("val_sets"),
+        scale=validation_param("scale"),
+        protocol=validation_param("metrics", "protocol"),
+        round_y=validation_param("metrics", "round_y"),
+        lpips_weights=validation_param("lpips", "weights_path"),
+        run=get_run_settings,
     script:
         "../scripts/evaluate_snapshots.py"

@@ -12,21 +12,21 @@ rule record_config:
             subcategory="config",
             labels={"table": "resolved config"},
         ),
-    params:
-        config=get_recorded_config,
     log:
         "results/logs/{exp}/record_config.log",
     conda:
-        ENV
+        REPORT_ENV
+    params:
+        config=get_recorded_config,
     script:
         "../scripts/record_config.py"
 
 
 rule tables:
     input:
-        metrics=lambda w: metrics_csvs(w.exp),
-        content_network="results/{exp}/srgan/content_network.json",
-        lpips=rules.lpips_network.output.status,
+        metrics=get_tables_metrics,
+        content_network=rules.train_gan.output.content_network,
+        lpips=get_experiment_lpips,
     output:
         csv=report(
             "results/{exp}/tables/results.csv",
@@ -44,27 +44,23 @@ rule tables:
             subcategory="tables",
             labels={"table": "results"},
         ),
+    log:
+        "results/logs/{exp}/tables.log",
+    conda:
+        REPORT_ENV
     params:
         methods=METHODS,
         test_sets=exp_param("test_sets"),
         protocol=exp_param("metrics", "protocol"),
         scale=exp_param("scale"),
-        smoke_scale=lambda w: EXPERIMENTS[w.exp]["datasets"][EXPERIMENTS[w.exp]["train_set"]]["source"]
-        == "skimage",
-    log:
-        "results/logs/{exp}/tables.log",
-    conda:
-        ENV
+        smoke_scale=get_smoke_scale,
     script:
         "../scripts/make_tables.py"
 
 
 rule bicubic_table:
     input:
-        metrics=lambda w: [
-            f"results/{w.exp}/eval/bicubic/{name}/metrics.csv"
-            for name in EXPERIMENTS[w.exp]["test_sets"]
-        ],
+        metrics=get_bicubic_metrics,
     output:
         csv=report(
             "results/{exp}/tables/bicubic.csv",
@@ -74,27 +70,23 @@ rule bicubic_table:
             labels={"table": "bicubic vs published"},
         ),
         markdown="results/{exp}/tables/bicubic.md",
+    log:
+        "results/logs/{exp}/bicubic_table.log",
+    conda:
+        REPORT_ENV
     params:
         test_sets=exp_param("test_sets"),
         protocol=exp_param("metrics", "protocol"),
         round_y=exp_param("metrics", "round_y"),
         scale=exp_param("scale"),
-    log:
-        "results/logs/{exp}/bicubic_table.log",
-    conda:
-        ENV
     script:
         "../scripts/make_bicubic_table.py"
 
 
 rule figure_curves:
     input:
-        histories=expand("results/{{exp}}/history/{stage}.csv", stage=STAGES),
-        bicubic=lambda w: [
-            f"results/{w.exp}/eval/bicubic/{name}/metrics.csv"
-            for name in EXPERIMENTS[w.exp]["val_sets"]
-            if name in EXPERIMENTS[w.exp]["test_sets"]
-        ],
+        histories=get_histories,
+        bicubic=get_curves_bicubic,
     output:
         curves=report(
             "results/{exp}/figures/curves.png",
@@ -117,28 +109,24 @@ rule figure_curves:
             subcategory="training",
             labels={"figure": "D(HR), D(SR)"},
         ),
-    params:
-        stages=STAGES,
-        val_sets=exp_param("val_sets"),
-        bicubic_sets=lambda w: [
-            name
-            for name in EXPERIMENTS[w.exp]["val_sets"]
-            if name in EXPERIMENTS[w.exp]["test_sets"]
-        ],
-        protocol=exp_param("metrics", "protocol"),
-        dpi=exp_param("plots", "dpi"),
     log:
         "results/logs/{exp}/figure_curves.log",
     conda:
-        ENV
+        REPORT_ENV
+    params:
+        stages=STAGES,
+        val_sets=exp_param("val_sets"),
+        bicubic_sets=get_curves_bicubic_sets,
+        protocol=exp_param("metrics", "protocol"),
+        dpi=exp_param("plots", "dpi"),
     script:
         "../scripts/make_curves.py"
 
 
 rule figure_progress:
     input:
-        progress="results/{exp}/{stage}/progress.npz",
-        data=lambda w: eval_dirs(EXPERIMENTS[w.exp], EXPERIMENTS[w.exp]["val_sets"][:1]),
+        progress=get_progress,
+        data=get_progress_pairs,
     output:
         figure=report(
             "results/{exp}/figures/progress_{stage}.png",
@@ -147,25 +135,25 @@ rule figure_progress:
             subcategory="images",
             labels={"figure": "progress, {stage}"},
         ),
+    log:
+        "results/logs/{exp}/figure_progress_{stage}.log",
+    conda:
+        REPORT_ENV
     params:
         epochs=exp_param("plots", "progress_epochs"),
         scale=exp_param("scale"),
         protocol=exp_param("metrics", "protocol"),
         round_y=exp_param("metrics", "round_y"),
         dpi=exp_param("plots", "dpi"),
-    log:
-        "results/logs/{exp}/figure_progress_{stage}.log",
-    conda:
-        ENV
     script:
         "../scripts/make_progress.py"
 
 
 rule figure_comparison:
     input:
-        data=lambda w: eval_dir(EXPERIMENTS[w.exp], w.dataset),
-        images=expand("results/{{exp}}/eval/{method}/{{dataset}}/images", method=METHODS),
-        metrics=expand("results/{{exp}}/eval/{method}/{{dataset}}/metrics.csv", method=METHODS),
+        data=get_test_pairs,
+        images=get_comparison_images,
+        metrics=get_comparison_metrics,
     output:
         figure=report(
             "results/{exp}/figures/comparison_{dataset}.png",
@@ -174,6 +162,10 @@ rule figure_comparison:
             subcategory="images",
             labels={"figure": "comparison, {dataset}"},
         ),
+    log:
+        "results/logs/{exp}/figure_comparison_{dataset}.log",
+    conda:
+        REPORT_ENV
     params:
         methods=METHODS,
         scale=exp_param("scale"),
@@ -181,10 +173,6 @@ rule figure_comparison:
         crop=exp_param("plots", "crop"),
         inset=exp_param("plots", "inset_size"),
         dpi=exp_param("plots", "dpi"),
-    log:
-        "results/logs/{exp}/figure_comparison_{dataset}.log",
-    conda:
-        ENV
     script:
         "../scripts/make_comparison.py"
 
@@ -192,8 +180,8 @@ rule figure_comparison:
 rule figure_perception:
     input:
         metrics=get_perception_metrics,
-        history="results/{exp}/history/srgan.csv",
-        lpips=rules.lpips_network.output.status,
+        history=get_srgan_history,
+        lpips=get_experiment_lpips,
     output:
         figure=report(
             "results/{exp}/figures/perception_{dataset}.png",
@@ -202,31 +190,21 @@ rule figure_perception:
             subcategory="images",
             labels={"figure": "perception-distortion, {dataset}"},
         ),
-    params:
-        methods=get_perception_labels,
-        test_set=lambda w: w.dataset,
-        dpi=exp_param("plots", "dpi"),
     log:
         "results/logs/{exp}/figure_perception_{dataset}.log",
     conda:
-        ENV
+        REPORT_ENV
+    params:
+        methods=get_perception_labels,
+        test_set="{dataset}",
+        dpi=exp_param("plots", "dpi"),
     script:
         "../scripts/make_perception.py"
 
 
 rule ablation:
     input:
-        srgan=[
-            f"results/{exp}/eval/srgan/{name}/metrics.csv"
-            for exp, cfg in EXPERIMENTS.items()
-            for name in cfg["test_sets"]
-        ],
-        srresnet=[
-            f"results/{next(iter(EXPERIMENTS))}/eval/srresnet/{name}/metrics.csv"
-            for name in next(iter(EXPERIMENTS.values()))["test_sets"]
-        ],
-        content=[f"results/{exp}/srgan/content_network.json" for exp in EXPERIMENTS],
-        lpips=[f"results/{exp}/lpips_network.json" for exp in EXPERIMENTS],
+        unpack(get_ablation_inputs),
     output:
         csv=report(
             "results/ablation/ablation.csv",
@@ -235,20 +213,14 @@ rule ablation:
             labels={"table": "ablation"},
         ),
         markdown="results/ablation/ablation.md",
-    params:
-        experiments={
-            exp: {
-                "content": cfg["gan"]["content"],
-                "vgg_layer": cfg["gan"]["vgg_layer"],
-                "test_sets": cfg["test_sets"],
-            }
-            for exp, cfg in EXPERIMENTS.items()
-        },
-        protocol=config["metrics"]["protocol"],
-        scale=config["scale"],
     log:
         "results/logs/ablation.log",
     conda:
-        ENV
+        REPORT_ENV
+    params:
+        experiments=get_ablation_experiments,
+        test_sets=get_ablation_test_sets,
+        protocol=get_ablation_protocol,
+        scale=get_ablation_scale,
     script:
         "../scripts/make_ablation.py"

@@ -8,21 +8,21 @@ rule upscale:
         photos=get_upscale_photos,
     output:
         photos=directory("results/{exp}/upscaled/{stage}"),
-    params:
-        folder=exp_param("upscale", "folder"),
-        format=exp_param("upscale", "format"),
-        quality=exp_param("upscale", "quality"),
-        run=get_run_settings,
     log:
         "results/logs/{exp}/upscale/{stage}.log",
     benchmark:
         "results/benchmarks/{exp}/upscale/{stage}.tsv"
+    conda:
+        TORCH_ENV
     threads: get_threads
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=240,
-    conda:
-        ENV
+    params:
+        folder=exp_param("upscale", "folder"),
+        format=exp_param("upscale", "format"),
+        quality=exp_param("upscale", "quality"),
+        run=get_run_settings,
     script:
         "../scripts/upscale.py"

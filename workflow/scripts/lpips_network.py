@@ -1,17 +1,16 @@
-"""Rule lpips_network: decide once per experiment whether LPIPS can be computed (its AlexNet
+"""Rule lpips_network: decide once per LPIPS setting whether LPIPS can be computed (its AlexNet
 weights found or downloaded), so that evaluation, tables and figures agree and say why not."""
 
-import json
+from pathlib import Path
 
-from srgan.evaluate import lpips_status
-from srgan.io import start_rule, write_text
+from srgan.evaluate import write_lpips_status
+from srgan.io import start_rule
 
 
 def main(smk) -> None:
     start_rule(smk.log[0], smk.output)
-    status = lpips_status(weights_path=smk.params.weights_path,
-                          allow_unavailable=smk.params.allow_unavailable)
-    write_text(smk.output.status, json.dumps(status, indent=1) + "\n")
+    write_lpips_status(Path(smk.output.status), weights_path=smk.params.weights_path,
+                       allow_unavailable=smk.params.allow_unavailable)
 
 
 if __name__ == "__main__":

@@ -3,28 +3,18 @@ inset where SRResNet and SRGAN differ most (the report's Fig. 16, the paper's Fi
 
 from pathlib import Path
 
-import pandas as pd
-
-from srgan.io import list_images, load_rgb, start_rule
-from srgan.panels import nearest_upscale, plot_comparison
-from srgan.tables import METHOD_LABELS
+from srgan.io import start_rule
+from srgan.panels import plot_comparison_from_files
 
 
 def main(smk) -> None:
     start_rule(smk.log[0], smk.output)
-    data, scale = Path(smk.input.data), smk.params.scale
-    hr_path = list_images(data / "HR")[0]
-    panels = [(f"LR (x{scale} nearest)", nearest_upscale(load_rgb(data / "LR" / hr_path.name), scale), None, None)]
-    for method, image_dir, metrics_csv in zip(smk.params.methods, smk.input.images, smk.input.metrics):
-        row = pd.read_csv(metrics_csv).set_index("image").loc[hr_path.stem]
-        panels.append((METHOD_LABELS[method], load_rgb(Path(image_dir) / hr_path.name),
-                       float(row["psnr"]), float(row["ssim"])))
-    panels.append(("HR", load_rgb(hr_path), None, None))
-    methods = list(smk.params.methods)
-    plot_comparison(panels, title=f"{smk.wildcards.dataset}/{hr_path.stem}, x{scale} "
-                    f"({smk.params.protocol} protocol)", out=Path(smk.output.figure), dpi=smk.params.dpi,
-                    inset_from=(1 + methods.index("srresnet"), 1 + methods.index("srgan")),
-                    inset_size=smk.params.inset, crop=smk.params.crop)
+    plot_comparison_from_files(Path(smk.input.data), [Path(p) for p in smk.input.images],
+                               [Path(p) for p in smk.input.metrics], methods=list(smk.params.methods),
+                               dataset=smk.wildcards.dataset, scale=smk.params.scale,
+                               protocol=smk.params.protocol, crop=smk.params.crop,
+                               inset_size=smk.params.inset, dpi=smk.params.dpi,
+                               out=Path(smk.output.figure))
 
 
 if __name__ == "__main__":

@@ -3,17 +3,16 @@ resources/datasets/<name>/HR/*.png + MANIFEST."""
 
 from pathlib import Path
 
-from srgan.datasets import prepare_dataset
+from srgan.datasets import prepare_dataset_from_spec
 from srgan.io import start_rule
 
 
 def main(smk) -> None:
     start_rule(smk.log[0], smk.output)
-    spec = dict(smk.params.spec)
-    prepare_dataset(source=spec["source"], images=spec.get("images"), path=spec.get("path"),
-                    name=spec.get("name"), download_dir=Path(smk.params.download_dir),
-                    out_dir=Path(smk.output.hr), manifest=Path(smk.output.manifest),
-                    max_pixels=smk.params.run["max_image_pixels"])
+    prepare_dataset_from_spec(dict(smk.params.spec), out_dir=Path(smk.output.hr),
+                              manifest=Path(smk.output.manifest),
+                              download_dir=Path(smk.params.download_dir),
+                              max_pixels=smk.params.run["max_image_pixels"])
 
 
 if __name__ == "__main__":

@@ -3,13 +3,13 @@ memory-mapped), written one image at a time."""
 
 from pathlib import Path
 
-from srgan.io import list_images, start_rule
-from srgan.patches import write_image_store
+from srgan.io import start_rule
+from srgan.patches import prepare_train_store
 
 
 def main(smk) -> None:
     start_rule(smk.log[0], smk.output)
-    write_image_store(list_images(smk.input.hr), Path(smk.output.store), scale=smk.params.scale)
+    prepare_train_store(Path(smk.input.hr), Path(smk.output.store), scale=smk.params.scale)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,16 @@
 """Rule record_config: the resolved config of an experiment, as YAML beside its results and as
 a page of the HTML report."""
 
-import yaml
+from pathlib import Path
 
-from srgan.io import start_rule, write_text
-from srgan.tables import config_html
-
-HEADER = ("# The resolved config of this experiment (defaults filled in): every key that shapes its\n"
-          "# results. How it ran (threads, device, compile, checkpoint_every, tile,\n"
-          "# max_image_pixels) is in the logs.\n")
+from srgan.io import start_rule
+from srgan.tables import write_config_record
 
 
 def main(smk) -> None:
     start_rule(smk.log[0], smk.output)
-    text = HEADER + yaml.safe_dump(dict(smk.params.config), sort_keys=True)
-    write_text(smk.output.config, text)
-    write_text(smk.output.html, config_html(text, title=f"Config of experiment {smk.wildcards.exp}"))
+    write_config_record(dict(smk.params.config), experiment=smk.wildcards.exp,
+                        yaml_out=Path(smk.output.config), html_out=Path(smk.output.html))
 
 
 if __name__ == "__main__":
