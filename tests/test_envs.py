@@ -389,26 +389,23 @@ def _find(env: dict, predicate) -> tuple[list, int]:
     raise LookupError("no such entry")
 
 
+def _replace(name, new=None):
+    """A mutation of the env files: the entry for ``name`` replaced by ``new``, or dropped (None)."""
+    def mutate(envs):
+        for env in envs.values():
+            try:
+                entries, index = _find(env, lambda e: re.match(rf"{name}\b", e))
+            except LookupError:
+                continue
+            if new is None:
+                del entries[index]
+            else:
+                entries[index] = new
+    return mutate
+
+
 def _drop(name):
-    def mutate(envs):
-        for env in envs.values():
-            try:
-                entries, index = _find(env, lambda e: re.match(rf"{name}\b", e))
-            except LookupError:
-                continue
-            del entries[index]
-    return mutate
-
-
-def _replace(name, new):
-    def mutate(envs):
-        for env in envs.values():
-            try:
-                entries, index = _find(env, lambda e: re.match(rf"{name}\b", e))
-            except LookupError:
-                continue
-            entries[index] = new
-    return mutate
+    return _replace(name, None)
 
 
 def _add_pip(entry):

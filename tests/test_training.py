@@ -81,16 +81,16 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 # A child process that trains and SIGKILLs itself in the middle of iteration argv[2]: no cleanup,
 # no exception handler runs, exactly like `kill -9` or the OOM killer.
-KILL_SCRIPT = """
+KILL_SCRIPT_TEMPLATE = """
 import os, pickle, signal, sys
 import torch
 from srgan import training
 
 torch.set_num_threads(1)
-real_step = training.srresnet_step
+real_step = training.{step}
 
-def killing_step(generator, optimizer, **options):
-    step, calls = real_step(generator, optimizer, **options), [0]
+def killing_step(*args, **options):
+    step, calls = real_step(*args, **options), [0]
     def wrapped(lr, hr):
         calls[0] += 1
         if calls[0] == int(sys.argv[2]):
@@ -98,10 +98,11 @@ def killing_step(generator, optimizer, **options):
         return step(lr, hr)
     return wrapped
 
-training.srresnet_step = killing_step
+training.{step} = killing_step
 with open(sys.argv[1], "rb") as handle:
-    training.run_pretrain(**pickle.load(handle))
+    training.{run}(**pickle.load(handle))
 """
+KILL_SCRIPT = KILL_SCRIPT_TEMPLATE.format(step="srresnet_step", run="run_pretrain")
 
 
 @pytest.fixture
@@ -392,27 +393,7 @@ def test_gan_resume_is_tied_to_its_starting_weights(patches, tmp_path: Path, mon
 
 
 # As KILL_SCRIPT, for the SRGAN stage: SIGKILL in the middle of SRGAN iteration argv[2].
-GAN_KILL_SCRIPT = """
-import os, pickle, signal, sys
-import torch
-from srgan import training
-
-torch.set_num_threads(1)
-real_step = training.srgan_step
-
-def killing_step(*args, **options):
-    step, calls = real_step(*args, **options), [0]
-    def wrapped(lr, hr):
-        calls[0] += 1
-        if calls[0] == int(sys.argv[2]):
-            os.kill(os.getpid(), signal.SIGKILL)
-        return step(lr, hr)
-    return wrapped
-
-training.srgan_step = killing_step
-with open(sys.argv[1], "rb") as handle:
-    training.run_gan(**pickle.load(handle))
-"""
+GAN_KILL_SCRIPT = KILL_SCRIPT_TEMPLATE.format(step="srgan_step", run="run_gan")
 
 
 def test_kill_9_of_the_gan_stage_then_resume_is_bit_identical(patches, tmp_path: Path,
