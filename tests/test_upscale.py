@@ -175,6 +175,17 @@ def test_skip_existing_continues_an_interrupted_folder(tmp_path: Path, checkpoin
     assert Image.open(out / "a.png").size == (24, 24)
 
 
+def test_format_for_a_file_must_agree_with_its_extension(tmp_path: Path, checkpoint, capsys) -> None:
+    Image.fromarray(random_rgb((6, 6))).save(tmp_path / "in.png")
+    assert run(tmp_path / "in.png", tmp_path / "out.jpg", checkpoint[0], "--format", "jpeg") == 0
+    with Image.open(tmp_path / "out.jpg") as image:
+        assert image.format == "JPEG"
+    assert run(tmp_path / "in.png", tmp_path / "out.png", checkpoint[0], "--format", "webp") == 2
+    assert ("its extension says PNG, but --format says webp; the extension decides for a file"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_two_inputs_that_would_share_an_output_are_refused(tmp_path: Path, checkpoint, capsys) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -91,7 +91,7 @@ def plan_jobs(source: Path, target: Path, *, fmt: str | None = None) -> list[Job
     if not source.is_dir():
         if target.is_dir():
             target = target / source.with_suffix(_suffix_for(source, fmt)).name
-        elif fmt is not None and output_format(target) != output_format(Path(FORMAT_SUFFIXES[fmt])):
+        elif fmt is not None and output_format(target) != OUTPUT_FORMATS[FORMAT_SUFFIXES[fmt]]:
             raise UpscaleError(f"output {target}: its extension says {output_format(target)}, "
                                f"but --format says {fmt}; the extension decides for a file")
         return [Job(source, target)]
@@ -197,7 +197,7 @@ def write_photo(path: Path, photo: Photo, *, quality: int) -> None:
     fmt = output_format(path)
     image = Image.fromarray(photo.rgb)
     if photo.alpha is not None:
-        rgba = Image.fromarray(photo.rgb).convert("RGBA")
+        rgba = image.convert("RGBA")
         rgba.putalpha(Image.fromarray(photo.alpha))
         if fmt == "JPEG":
             log.warning("%s: JPEG has no alpha channel; composited on white (write .png or .webp "
