@@ -282,10 +282,11 @@ def load_generator(checkpoint: Path, *, device: torch.device) -> SRResNet:
     return generator.to(device).to(memory_format=torch.channels_last).eval()
 
 
-def lpips_from_status(status: Mapping, *, weights_path: str | None, scale: int,
+def lpips_from_status(status_file: Path, *, weights_path: str | None, scale: int,
                       protocol: str) -> LpipsFn | None:
-    """The LPIPS scorer of an evaluation job, given the experiment's ``lpips_network.json``
-    (:func:`lpips_status`): None when that says unavailable, so no job tries again."""
+    """The LPIPS scorer of an evaluation job, given its ``lpips_network`` file
+    (:func:`write_lpips_status`): None when that says unavailable, so no job tries again."""
+    status = read_lpips_status(status_file)
     if not status["available"]:
         log.warning("LPIPS is n/a: %s", status["reason"])
         return None
@@ -328,7 +329,7 @@ def evaluate_test_set(data_dir: Path, predict: Callable[[np.ndarray], np.ndarray
     """One method on one prepared evaluation set (``srgan.patches.prepare_eval_set``): the SR
     images into ``images_out`` (whole or not at all) and the per-image metrics CSV with its mean
     row; LPIPS only where the experiment's ``lpips_status`` file says it can be computed."""
-    lpips = lpips_from_status(read_lpips_status(lpips_status), weights_path=lpips_weights,
+    lpips = lpips_from_status(lpips_status, weights_path=lpips_weights,
                               scale=scale, protocol=protocol)
     with atomic_dir(Path(images_out)) as image_dir:
         frame = evaluate_pairs(load_eval_set(Path(data_dir)), predict, scale=scale, protocol=protocol,
@@ -461,7 +462,7 @@ def evaluate_snapshots(snapshot_dir: Path, train_log: Path, *, val_sets: Sequenc
     """Rule evaluate_snapshots: :func:`score_snapshots` of a training stage on the validation sets
     (``val_dirs[i]`` is the prepared set ``val_sets[i]``), written as the stage's history CSV and
     its progression crops; returns the history."""
-    lpips = lpips_from_status(read_lpips_status(lpips_status), weights_path=lpips_weights,
+    lpips = lpips_from_status(lpips_status, weights_path=lpips_weights,
                               scale=scale, protocol=protocol)
     history, progress = score_snapshots(
         Path(snapshot_dir), pd.read_csv(train_log),

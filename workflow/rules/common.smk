@@ -221,58 +221,44 @@ def config_value(cfg, keys):
     return cfg
 
 
-def exp_param(*keys):
-    """A params function: the value at ``keys`` in the config of the job's experiment."""
+def keyed_param(table, wildcard, keys):
+    """A params function: the value at ``keys`` in the config that ``table`` holds under the job's
+    ``wildcard`` (an experiment, or the first experiment of a piece of shared work)."""
 
     def get(wildcards):
-        return config_value(EXPERIMENTS[wildcards.exp], keys)
+        return config_value(table[getattr(wildcards, wildcard)], keys)
 
     return get
+
+
+def exp_param(*keys):
+    """The value at ``keys`` in the config of the job's experiment."""
+    return keyed_param(EXPERIMENTS, "exp", keys)
 
 
 def pretrain_param(*keys):
-    """A params function: the value at ``keys`` in the config of the job's shared SRResNet."""
-
-    def get(wildcards):
-        return config_value(PRETRAINS[wildcards.pretrain], keys)
-
-    return get
+    """The value at ``keys`` in the config of the job's shared SRResNet."""
+    return keyed_param(PRETRAINS, "pretrain", keys)
 
 
 def store_param(*keys):
-    """A params function: the value at ``keys`` in the config of the job's image store."""
-
-    def get(wildcards):
-        return config_value(STORES[wildcards.store], keys)
-
-    return get
+    """The value at ``keys`` in the config of the job's image store."""
+    return keyed_param(STORES, "store", keys)
 
 
 def scoring_param(*keys):
-    """A params function: the value at ``keys`` in the config of the job's scoring."""
-
-    def get(wildcards):
-        return config_value(SCORINGS[wildcards.scoring], keys)
-
-    return get
+    """The value at ``keys`` in the config of the job's scoring."""
+    return keyed_param(SCORINGS, "scoring", keys)
 
 
 def validation_param(*keys):
-    """A params function: the value at ``keys`` in the config of the job's per-snapshot evaluation."""
-
-    def get(wildcards):
-        return config_value(VALIDATIONS[wildcards.validation], keys)
-
-    return get
+    """The value at ``keys`` in the config of the job's per-snapshot evaluation."""
+    return keyed_param(VALIDATIONS, "validation", keys)
 
 
 def lpips_param(*keys):
-    """A params function: the value at ``keys`` in the config of the job's LPIPS decision."""
-
-    def get(wildcards):
-        return config_value(LPIPS_SETTINGS[wildcards.lpips], keys)
-
-    return get
+    """The value at ``keys`` in the config of the job's LPIPS decision."""
+    return keyed_param(LPIPS_SETTINGS, "lpips", keys)
 
 
 def job_config(wildcards):
