@@ -1,5 +1,6 @@
-"""The GPU check: correctness smoke, step throughput with/without bf16 and compile, FLOPs and
-utilisation, and the time SRResNet needs to reach Set5 Y-PSNR >= 31 dB. Run by gpu_check.sh.
+"""The GPU check: correctness smoke, step throughput in eager fp32, bf16 and with CUDA graphs
+(each, and the eager module before srgan.speed), FLOPs and the fraction of the bf16 peak, and the
+time SRResNet needs to reach Set5 Y-PSNR >= 31 dB. Run by gpu_check.sh.
 
 Data comes from a git-ignored folder of the repository (default .gpudata/, made by
 `benchmarks/gpu_check.sh prepare [DIR]`): T91 + BSD100 HR to train (Set14 + BSD100 when prepare
@@ -22,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_throughput as tt  # noqa: E402
@@ -31,12 +31,12 @@ from srgan import metrics  # noqa: E402
 from srgan.evaluate import (load_val_sets, pick_device, score_snapshots, super_resolve,  # noqa: E402
                             super_resolve_float)
 from srgan.io import list_images  # noqa: E402
-from srgan.losses import ContentLoss  # noqa: E402
 from srgan.models import SRResNet  # noqa: E402
+from srgan.speed import training_forward  # noqa: E402
 from srgan.patches import (CropSampler, ImageStore, load_eval_set, prepare_eval_set,  # noqa: E402
                            to_device, write_image_store)
 from srgan.training import (autocast_factory, resolve_precision, run_gan, run_pretrain,  # noqa: E402
-                            srgan_step, srresnet_step)
+                            srresnet_step)
 
 # Dense bf16 tensor-core peaks (NVIDIA datasheets, SXM parts), TFLOP/s.
 BF16_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0}
@@ -46,41 +46,23 @@ def peak_tflops(name: str) -> float | None:
     return next((peak for key, peak in BF16_PEAK_TFLOPS.items() if key in name), None)
 
 
-def step_flops(stage: str, device: torch.device) -> float:
-    """FLOPs of one training step (forward + backward + both networks for SRGAN), counted by
-    torch's FlopCounterMode on the fp32 eager step (convolutions and matmuls)."""
-    g, d, vgg = tt.networks(device, channels_last=True)
-    lr = torch.rand(tt.BATCH, 3, tt.HR // 4, tt.HR // 4, device=device)
-    hr = torch.rand(tt.BATCH, 3, tt.HR, tt.HR, device=device) * 2 - 1
-    if stage == "srresnet":
-        step = srresnet_step(g, torch.optim.Adam(g.parameters()))
-    else:
-        step = srgan_step(g, d, ContentLoss(kind="vgg", vgg=vgg), torch.optim.Adam(g.parameters()),
-                          torch.optim.Adam(d.parameters()), adversarial_weight=1e-3)
-    with FlopCounterMode(display=False) as counter:
-        step(lr, hr)
-    return float(counter.get_total_flops())
-
-
 def throughput_table(paths: list[Path], store: ImageStore, device: torch.device, steps: int,
                      warmup: int, variants: list[str]) -> list[dict]:
     """Patches/s of the reference and of our variants (the first in both sampling modes)."""
     rows = []
     peak = peak_tflops(torch.cuda.get_device_name()) if device.type == "cuda" else None
     for stage in ("srresnet", "srgan"):
-        flops = step_flops(stage, device)
+        flops = tt.step_flops(stage, device)
         ref = tt.reference_rate(paths, stage, device, steps, warmup)
         candidates = [("reference (PIL per sample, fp32 eager)", ref, None)]
         for k, variant in enumerate(variants):
-            precision, compile = tt.VARIANTS[variant]
             for mode in ("fixed", "random") if k == 0 else ("random",):
                 sampler = CropSampler(store, hr_size=96, per_image=8, batch_size=tt.BATCH, seed=0, mode=mode)
                 start = time.perf_counter()
-                rate, wait = tt.our_rate(sampler, stage, device, steps, warmup, precision=precision,
-                                         compile=compile)
+                rate, wait = tt.our_rate(sampler, stage, device, steps, warmup, variant=variant)
                 print(f"  {stage} {variant} {mode}: {rate:.1f} patches/s, data wait {wait:.4f} s/step "
                       f"({time.perf_counter() - start:.0f} s)", flush=True)
-                candidates.append((f"{variant}, {mode} sampling", rate, wait))
+                candidates.append((f"{tt.variant_label(device, variant)}, {mode} sampling", rate, wait))
         for label, rate, wait in candidates:
             achieved = flops * rate / tt.BATCH / 1e12
             rows.append({"step": stage, "implementation": label, "patches/s": round(rate, 1),
@@ -102,7 +84,7 @@ def time_to_psnr(train_paths: list[Path], set5: Path, device: torch.device, *, b
     pairs = load_eval_set(work / "set5")
     torch.manual_seed(0)
     g = SRResNet().to(device).to(memory_format=torch.channels_last)
-    step = srresnet_step(g, torch.optim.Adam(g.parameters(), lr=lr, betas=(0.9, 0.999)),
+    step = srresnet_step(training_forward(g), torch.optim.Adam(g.parameters(), lr=lr, betas=(0.9, 0.999)),
                          autocast=autocast_factory(device, "auto"))
     curve, reached, clock, iteration = [], None, 0.0, 0
     while clock < budget_s and reached is None:
@@ -220,7 +202,11 @@ def main() -> None:
     device = pick_device("auto")
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     steps, warmup, eval_every = (2, 1, 4) if args.quick else (40, 10, 500)
-    variants = ["ours-fp32", "ours-bf16"] if args.quick else ["ours-fp32", "ours-bf16", "ours-compile"]
+    # eager fp32, bf16 and the CUDA-graph rows (torch.compile mode reduce-overhead) of each; the
+    # eager module without srgan.speed's paths as the before; CUDA graphs need CUDA (not --quick)
+    variants = ["ours-fp32", "ours-bf16", "eager-fp32"]
+    if device.type == "cuda":
+        variants += ["ours-cudagraphs", "ours-bf16-cudagraphs"]
     train_sets = [sub for sub in ("T91", "Set14", "BSD100") if (args.data / sub).is_dir()]  # prepare's
     train_paths = [p for sub in train_sets for p in list_images(args.data / sub)]
     report = [f"# GPU check: {name}, torch {torch.__version__}\n"]

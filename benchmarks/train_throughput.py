@@ -1,30 +1,42 @@
-"""Training throughput of our SRResNet and SRGAN steps against a plain reference loop.
+"""Training throughput of our SRResNet and SRGAN steps against a plain reference loop, and the
+SRResNet step against the machine's convolution roofline.
 
 The reference is what the popular SRGAN repositories do: a torch Dataset that opens a PNG with PIL
 for every sample, takes a random 96x96 crop, makes the 24x24 LR with PIL's bicubic, and feeds a
 DataLoader (num_workers=0, so it shares the same cores); fp32, eager, NCHW. Ours: crops of the
 uint8 memory-mapped image store of srgan.patches, assembled by the background prefetch thread,
 moved as uint8 and converted on the device, channels_last, bf16 autocast where `precision: auto`
-picks it, optionally torch.compile. Ours runs in both sampling modes: `fixed` (a once-cut crop
-set) and `random` (fresh crops of distinct images every batch, the paper's); the table also gives
-the seconds per step that the step waited for its batch.
+picks it, optionally torch.compile; the generator runs as ``srgan.speed.training_forward``, D is
+frozen in the G step and freed memory is kept (``eager-fp32``: the networks' own forward, D's
+weight gradients computed in the G step, glibc's malloc defaults). Ours runs in both sampling
+modes: `fixed` (a once-cut crop set) and `random` (fresh crops of distinct images every batch, the
+paper's); the table also gives the seconds per step that the step waited for its batch.
 
 Same machine, same run, same batch (16 crops of 96x96), same networks (paper SRResNet, D at 96,
 VGG19 to block5_conv4 with random weights: speed does not depend on the weights).
 
-    python benchmarks/train_throughput.py [--images DIR ...] [--device auto] [--steps 6]
-                                          [--variants ours,ours-fp32,ours-compile] [--threads 2]
-                                          [--rounds 3]
+The roofline: the SRResNet body convolution (64->64 3x3 at 24x24, batch 16, forward and both
+backward products, fp32, the faster of channels_last and NCHW), timed in the same run in rounds
+interleaved with the compute-only steps (one fixed batch, no data loading). A step's rate is its
+FLOPs (torch's FlopCounterMode on the eager fp32 step: the direct-convolution count, whatever
+algorithm runs) over its time.
 
-Prints a Markdown table of patches/s; then `random_vs_fixed: N.NN` (patches/s of random over fixed
-sampling, the first variant, the smaller of the two stages) and, last, `ratio: N.NN`, the smaller
-of the two ours/reference ratios (the first variant, fixed sampling).
+    python benchmarks/train_throughput.py [--images DIR ...] [--device auto] [--steps 4]
+                                          [--variants ours,eager-fp32] [--threads 2] [--rounds 3]
+                                          [--roofline-variants eager-fp32,ours-fp32] [--roofline-only]
+
+Prints the data-fed table of patches/s, `random_vs_fixed: N.NN` (random over fixed sampling, the
+first variant, the smaller of the two stages) and `ratio: N.NN` (the smaller of the two
+ours/reference ratios, first variant, fixed sampling); then the roofline table and, last,
+`roofline_fraction: N.NN`, the fp32 SRResNet step as the pipeline trains it (ours-fp32) over the
+body convolution.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,13 +46,15 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from srgan.evaluate import pick_device
 from srgan.io import list_images
 from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss, pixel_mse
 from srgan.models import Discriminator, SRResNet, VGGFeatures
 from srgan.patches import CropSampler, ImageStore, Prefetcher, write_image_store
-from srgan.training import autocast_factory, resolve_precision, srgan_step, srresnet_step
+from srgan.speed import keep_freed_memory, training_forward
+from srgan.training import autocast_factory, compiled, resolve_precision, srgan_step, srresnet_step
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 BATCH, HR, SCALE = 16, 96, 4
@@ -130,28 +144,173 @@ def reference_rate(paths: list[Path], stage: str, device: torch.device, steps: i
     return time_loop(batches, step, device, steps, warmup)[0]
 
 
-def our_rate(sampler: CropSampler, stage: str, device: torch.device, steps: int, warmup: int, *,
-             precision: str, compile: bool) -> tuple[float, float]:
+VARIANTS = {  # name -> (precision, torch.compile, CUDA graphs, ours: the speed paths of srgan.speed)
+    "ours": ("auto", False, False, True),
+    "ours-fp32": ("fp32", False, False, True),
+    "ours-bf16": ("bf16", False, False, True),
+    "ours-compile": ("auto", True, False, True),
+    "ours-fp32-compile": ("fp32", True, False, True),
+    "ours-cudagraphs": ("fp32", False, True, True),
+    "ours-bf16-cudagraphs": ("bf16", False, True, True),
+    "eager-fp32": ("fp32", False, False, False),
+}
+
+
+def variant_label(device: torch.device, variant: str) -> str:
+    precision, compile, graphs, ours = VARIANTS[variant]
+    return (f"{variant} ({resolve_precision(device, precision)}, channels_last"
+            f"{', compile' if compile else ''}{', CUDA graphs' if graphs else ''}"
+            f"{'' if ours else ', eager module'})")
+
+
+def make_step(stage: str, device: torch.device, variant: str) -> Callable:
+    """A training step of ``variant``, on fresh networks (seed 0)."""
+    precision, compile, graphs, ours = VARIANTS[variant]
+    keep_freed_memory(ours and device.type == "cpu")
     g, d, vgg = networks(device, channels_last=True)
     autocast = autocast_factory(device, precision)
-    g_fwd = torch.compile(g) if compile else g
+    g_fwd = compiled(training_forward(g) if ours else g, device=device, compile=compile, cuda_graphs=graphs)
     if stage == "srresnet":
-        step = srresnet_step(g_fwd, torch.optim.Adam(g.parameters(), 1e-4), autocast=autocast)
-    else:
-        d_fwd = torch.compile(d) if compile else d
-        step = srgan_step(g_fwd, d_fwd, ContentLoss(kind="vgg", vgg=vgg),
-                          torch.optim.Adam(g.parameters(), 1e-4), torch.optim.Adam(d.parameters(), 1e-4),
-                          adversarial_weight=1e-3, autocast=autocast)
+        return srresnet_step(g_fwd, torch.optim.Adam(g.parameters(), 1e-4), autocast=autocast)
+    d_fwd = compiled(d, device=device, compile=compile, cuda_graphs=graphs)
+    return srgan_step(g_fwd, d_fwd, ContentLoss(kind="vgg", vgg=vgg),
+                      torch.optim.Adam(g.parameters(), 1e-4), torch.optim.Adam(d.parameters(), 1e-4),
+                      adversarial_weight=1e-3, autocast=autocast,
+                      discriminator_parameters=list(d.parameters()) if ours else [])
+
+
+def our_rate(sampler: CropSampler, stage: str, device: torch.device, steps: int, warmup: int, *,
+             variant: str) -> tuple[float, float]:
+    step = make_step(stage, device, variant)
     with Prefetcher(sampler, start=0, stop=steps + warmup, device=device) as batches:
         return time_loop(batches, step, device, steps, warmup, waited=lambda: batches.wait_seconds)
 
 
-VARIANTS = {  # name -> (precision, compile)
-    "ours": ("auto", False),
-    "ours-fp32": ("fp32", False),
-    "ours-bf16": ("bf16", False),
-    "ours-compile": ("auto", True),
-}
+def fixed_batch(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    lr = torch.rand(BATCH, 3, HR // SCALE, HR // SCALE, generator=generator)
+    hr = torch.rand(BATCH, 3, HR, HR, generator=generator) * 2 - 1
+    return lr.to(device).to(memory_format=torch.channels_last), hr.to(device)
+
+
+def step_flops(stage: str, device: torch.device) -> float:
+    """FLOPs of one training step (forward + backward + both networks for SRGAN), counted by
+    torch's FlopCounterMode on the fp32 eager step (convolutions and matmuls, direct algorithm)."""
+    step = make_step(stage, device, "eager-fp32")
+    with FlopCounterMode(display=False) as counter:
+        step(*fixed_batch(device))
+    return float(counter.get_total_flops())
+
+
+BODY_CONV = (64, 64, 3, 24)  # in, out, kernel, LR side: the residual body's convolution
+
+
+def body_conv_seconds(device: torch.device, memory_format: torch.memory_format, repeats: int = 10) -> float:
+    """Seconds of one forward + backward (input and weight gradients) of the body convolution."""
+    cin, cout, k, side = BODY_CONV
+    torch.manual_seed(0)
+    conv = nn.Conv2d(cin, cout, k, padding=k // 2).to(device).to(memory_format=memory_format)
+    x = torch.randn(BATCH, cin, side, side, device=device).to(memory_format=memory_format).requires_grad_()
+    grad = torch.randn(BATCH, cout, side, side, device=device).to(memory_format=memory_format)
+    for _ in range(3):
+        conv(x).backward(grad)
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        conv(x).backward(grad)
+    sync(device)
+    return (time.perf_counter() - start) / repeats
+
+
+def body_conv_flops() -> float:
+    cin, cout, k, side = BODY_CONV
+    return 3 * 2 * BATCH * side * side * cin * cout * k * k  # forward, input and weight gradients
+
+
+def step_seconds(step: Callable, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device,
+                 steps: int) -> float:
+    step(*batch)
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(*batch)
+    sync(device)
+    return (time.perf_counter() - start) / steps
+
+
+def roofline_table(device: torch.device, stages: list[str], variants: list[str], steps: int,
+                   rounds: int) -> tuple[list[tuple], float | None]:
+    """Rows (what, ms, GFLOP/s, fraction of the roofline) and the roofline fraction of ours-fp32's
+    SRResNet step. The roofline and the steps are timed in interleaved rounds (best of each):
+    a shared 2-core VM drifts by 20% within minutes."""
+    flops = {stage: step_flops(stage, device) for stage in stages}
+    batch = fixed_batch(device)
+    formats = {"channels_last": torch.channels_last, "NCHW": torch.contiguous_format}
+    conv = {name: math.inf for name in formats}
+    best = {(stage, v): math.inf for stage in stages for v in variants}
+    steppers: dict[tuple[str, str], Callable] = {}
+    for _ in range(rounds):
+        for name, fmt in formats.items():
+            conv[name] = min(conv[name], body_conv_seconds(device, fmt))
+        for stage in stages:
+            for variant in variants:
+                if (stage, variant) not in steppers:  # built once: compiles and warms up here
+                    steppers[stage, variant] = make_step(stage, device, variant)
+                keep_freed_memory(VARIANTS[variant][3] and device.type == "cpu")
+                best[stage, variant] = min(best[stage, variant],
+                                           step_seconds(steppers[stage, variant], batch, device, steps))
+    layout = min(conv, key=conv.get)
+    roof = body_conv_flops() / conv[layout]
+    rows = [(f"body conv 64->64 3x3 at 24x24, fwd+bwd fp32, {layout} (the roofline)", conv[layout] * 1e3,
+             roof / 1e9, 1.0)]
+    rows += [(f"body conv, {name}", seconds * 1e3, body_conv_flops() / seconds / 1e9,
+              body_conv_flops() / seconds / roof) for name, seconds in conv.items() if name != layout]
+    for stage in stages:
+        for variant in variants:
+            rate = flops[stage] / best[stage, variant]
+            rows.append((f"{stage} step ({flops[stage] / 1e9:.1f} GFLOP), {variant_label(device, variant)}",
+                         best[stage, variant] * 1e3, rate / 1e9, rate / roof))
+    fraction = (flops["srresnet"] / best["srresnet", "ours-fp32"] / roof
+                if ("srresnet", "ours-fp32") in best else None)
+    return rows, fraction
+
+
+def throughput_rows(paths: list[Path], store: ImageStore, device: torch.device, stages: list[str],
+                    variants: list[str], steps: int, warmup: int, rounds: int) -> tuple[list[tuple], list, list]:
+    """The data-fed table: the reference and each variant (the first in both sampling modes)."""
+    samplers = {mode: CropSampler(store, hr_size=HR, per_image=8, batch_size=BATCH, seed=0, mode=mode)
+                for mode in ("fixed", "random")}
+    rows, ratios, random_vs_fixed = [], [], []
+    for stage in stages:
+        keep_freed_memory(False)
+        ref = reference_rate(paths, stage, device, steps, warmup)
+        rows.append((stage, "reference (PIL per sample, fp32, eager, NCHW)", ref, 1.0, None))
+        for k, variant in enumerate(variants):
+            modes = ("fixed", "random") if k == 0 else ("fixed",)
+            best = {mode: (0.0, 0.0) for mode in modes}
+            for _ in range(rounds):  # interleaved rounds, best of each: a noisy shared VM
+                for mode in modes:
+                    best[mode] = max(best[mode], our_rate(samplers[mode], stage, device, steps, warmup,
+                                                          variant=variant))
+            for mode in modes:
+                rate, wait = best[mode]
+                rows.append((stage, f"{variant_label(device, variant)}, {mode} sampling", rate, rate / ref, wait))
+                if k == 0 and mode == "fixed":
+                    ratios.append(rate / ref)
+                    fixed_rate = rate
+                elif k == 0:
+                    random_vs_fixed.append(rate / fixed_rate)
+    return rows, ratios, random_vs_fixed
+
+
+def training_images(folders: list[Path], tmp: Path) -> list[Path]:
+    paths = [p for folder in folders if folder.is_dir() for p in list_images(folder)]
+    if not paths:  # no offline benchmark data: the scikit-image photographs, as PNG files
+        import skimage.data
+        for name in ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry"):
+            Image.fromarray(getattr(skimage.data, name)()).save(tmp / f"{name}.png")
+        paths = list_images(tmp)
+    return [p for p in paths if min(Image.open(p).size) >= HR]
 
 
 def main() -> None:
@@ -161,60 +320,44 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds of ours (best counts)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (best counts)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--variants", default="ours,ours-fp32")
+    parser.add_argument("--variants", default="ours,eager-fp32")
+    parser.add_argument("--roofline-variants", default="eager-fp32,ours-fp32")
     parser.add_argument("--stages", default="srresnet,srgan")
+    parser.add_argument("--roofline-only", action="store_true", help="skip the data-fed table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     np.random.seed(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = [p for folder in args.images if folder.is_dir() for p in list_images(folder)]
-        if not paths:  # no offline benchmark data: the scikit-image photographs, as PNG files
-            import skimage.data
-            for name in ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry"):
-                Image.fromarray(getattr(skimage.data, name)()).save(Path(tmp) / f"{name}.png")
-            paths = list_images(tmp)
-        paths = [p for p in paths if min(Image.open(p).size) >= HR]
-        write_image_store(paths, Path(tmp) / "store", scale=SCALE)
-        store = ImageStore(Path(tmp) / "store")
-        samplers = {mode: CropSampler(store, hr_size=HR, per_image=8, batch_size=BATCH, seed=0, mode=mode)
-                    for mode in ("fixed", "random")}
-        variants = [v for v in args.variants.split(",") if v]
-        rows, ratios, random_vs_fixed = [], [], []
-        for stage in args.stages.split(","):
-            ref = reference_rate(paths, stage, device, args.steps, args.warmup)
-            rows.append((stage, "reference (PIL per sample, fp32, eager, NCHW)", ref, 1.0, None))
-            for k, variant in enumerate(variants):
-                precision, compile = VARIANTS[variant]
-                modes = ("fixed", "random") if k == 0 else ("fixed",)
-                best = {mode: (0.0, 0.0) for mode in modes}
-                for _ in range(args.rounds):  # interleaved rounds, best of each: a noisy shared VM
-                    for mode in modes:
-                        best[mode] = max(best[mode], our_rate(samplers[mode], stage, device, args.steps,
-                                                              args.warmup, precision=precision,
-                                                              compile=compile))
-                for mode in modes:
-                    rate, wait = best[mode]
-                    label = (f"{variant} ({resolve_precision(device, precision)}, channels_last"
-                             f"{', compile' if compile else ''}, {mode} sampling)")
-                    rows.append((stage, label, rate, rate / ref, wait))
-                    if k == 0 and mode == "fixed":
-                        ratios.append(rate / ref)
-                        fixed_rate = rate
-                    elif k == 0:
-                        random_vs_fixed.append(rate / fixed_rate)
+    stages = args.stages.split(",")
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {args.threads} threads"
-    print(f"Training throughput, batch {BATCH} x {HR}x{HR} HR crops, {name}, {len(paths)} training "
-          f"images, {args.steps} timed steps after {args.warmup} warm-up (ours: best of {args.rounds} "
-          f"interleaved rounds)\n")
-    print("| step | implementation | patches/s | vs reference | data wait (s/step) |")
-    print("|---|---|---|---|---|")
-    for stage, label, rate, ratio, wait in rows:
-        print(f"| {stage} | {label} | {rate:.1f} | {ratio:.2f}x | {'-' if wait is None else f'{wait:.4f}'} |")
-    print(f"\nrandom_vs_fixed: {min(random_vs_fixed):.2f}")
-    print(f"ratio: {min(ratios):.2f}")
+    if not args.roofline_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = training_images(args.images, Path(tmp))
+            write_image_store(paths, Path(tmp) / "store", scale=SCALE)
+            rows, ratios, random_vs_fixed = throughput_rows(
+                paths, ImageStore(Path(tmp) / "store"), device, stages,
+                [v for v in args.variants.split(",") if v], args.steps, args.warmup, args.rounds)
+        print(f"Training throughput, batch {BATCH} x {HR}x{HR} HR crops, {name}, {len(paths)} training "
+              f"images, {args.steps} timed steps after {args.warmup} warm-up (ours: best of {args.rounds} "
+              f"interleaved rounds)\n")
+        print("| step | implementation | patches/s | vs reference | data wait (s/step) |")
+        print("|---|---|---|---|---|")
+        for stage, label, rate, ratio, wait in rows:
+            print(f"| {stage} | {label} | {rate:.1f} | {ratio:.2f}x | {'-' if wait is None else f'{wait:.4f}'} |")
+        print(f"\nrandom_vs_fixed: {min(random_vs_fixed):.2f}")
+        print(f"ratio: {min(ratios):.2f}\n")
+    rows, fraction = roofline_table(device, stages, [v for v in args.roofline_variants.split(",") if v],
+                                    args.steps, args.rounds)
+    print(f"Roofline, {name}: compute only (one fixed batch), best of {args.rounds} interleaved rounds of "
+          f"{args.steps} steps\n")
+    print("| what | ms | GFLOP/s | fraction of roofline |")
+    print("|---|---|---|---|")
+    for what, ms, gflops, frac in rows:
+        print(f"| {what} | {ms:.1f} | {gflops:.0f} | {frac:.2f} |")
+    if fraction is not None:
+        print(f"\nroofline_fraction: {fraction:.2f}")
 
 
 if __name__ == "__main__":

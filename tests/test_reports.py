@@ -273,7 +273,7 @@ def test_the_training_store_holds_a_folders_images_in_name_order(tmp_path: Path)
 
 # --- pretrain, train_gan -------------------------------------------------------------------------
 
-RUN = {"threads": 3, "device": "cpu", "compile": True, "checkpoint_every": 7, "tile": 64,
+RUN = {"threads": 3, "device": "cpu", "compile": True, "cuda_graphs": True, "checkpoint_every": 7, "tile": 64,
        "max_image_pixels": 1000}
 PATCHES = {"hr_size": 40, "per_image": 5, "sampling": "fixed", "augment": True}
 
@@ -306,7 +306,7 @@ def test_pretraining_gets_each_config_key_where_it_belongs(monkeypatch, tmp_path
         "store_dir": tmp_path / "store", "hr_size": 40, "per_image": 5, "sampling": "fixed", "augment": True,
         "variant": "report", "num_blocks": 6, "scale": 2, "epochs": 11, "iterations": 123, "eval_every": 17,
         "batch_size": 9, "lr": 3e-4, "lr_schedule": "cosine", "seed": 13, "precision": "bf16",
-        "device": torch.device("cpu"), "compile": True, "checkpoint_every": 7, "resume_dir": tmp_path / "resume",
+        "device": torch.device("cpu"), "compile": True, "cuda_graphs": True, "checkpoint_every": 7, "resume_dir": tmp_path / "resume",
         "generator_out": tmp_path / "g.pt", "train_log_out": tmp_path / "log.csv",
         "snapshots_out": tmp_path / "snaps"}
 
@@ -328,7 +328,7 @@ def test_gan_training_gets_each_config_key_where_it_belongs(monkeypatch, tmp_pat
         "eval_every": 19, "lr_step_iterations": 150, "batch_size": 8, "lr": 2e-5, "lr_step_epochs": 1,
         "content": "vgg", "vgg_layer": "block2_conv2", "adversarial_weight": 5e-3,
         "vgg_weights_path": "/vgg.pth", "allow_random_fallback": True, "seed": 21, "precision": "auto",
-        "device": torch.device("cpu"), "compile": True, "checkpoint_every": 7, "resume_dir": tmp_path / "resume",
+        "device": torch.device("cpu"), "compile": True, "cuda_graphs": True, "checkpoint_every": 7, "resume_dir": tmp_path / "resume",
         "generator_out": tmp_path / "g.pt", "discriminator_out": tmp_path / "d.pt",
         "content_network_out": tmp_path / "c.json", "train_log_out": tmp_path / "log.csv",
         "snapshots_out": tmp_path / "snaps"}

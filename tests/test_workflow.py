@@ -318,6 +318,7 @@ EDITS = {
     "checkpoint_every": {"checkpoint_every": 5},
     "threads": {"threads": 2},
     "compile": {"compile": True},
+    "cuda_graphs": {"cuda_graphs": True},
     "device": {"device": "auto"},
     "tile": {"tile": 64},
     "max_image_pixels": {"max_image_pixels": 10_000_000},
