@@ -73,6 +73,8 @@ def kind_of(event, network: str | None, g_layers: dict[tuple, str]) -> str:
     name = event.name
     if network == "optimizer":
         return "optimizer (Adam, zero_grad)"
+    if network == "G" and name in ("aten::mm", "aten::addmm"):
+        return "G tail conv 9x9 64->3 (coarse form)"  # its kernel, made from the 9x9 one
     if name in CONV_OPS or "conv" in name:
         if network == "G":
             for shape in event.input_shapes or []:

@@ -169,7 +169,8 @@ def make_step(stage: str, device: torch.device, variant: str) -> Callable:
     keep_freed_memory(ours and device.type == "cpu")
     g, d, vgg = networks(device, channels_last=True)
     autocast = autocast_factory(device, precision)
-    g_fwd = compiled(training_forward(g) if ours else g, device=device, compile=compile, cuda_graphs=graphs)
+    g_fwd = compiled(training_forward(g) if ours else g, device=device, compile=compile, cuda_graphs=graphs,
+                     starts_step=True)
     if stage == "srresnet":
         return srresnet_step(g_fwd, torch.optim.Adam(g.parameters(), 1e-4), autocast=autocast)
     d_fwd = compiled(d, device=device, compile=compile, cuda_graphs=graphs)

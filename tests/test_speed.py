@@ -284,13 +284,22 @@ def test_the_content_loss_runs_vgg_once_on_the_hr_batch_and_without_a_graph() ->
 
 
 def test_cuda_graphs_compile_in_reduce_overhead_mode_on_cuda(monkeypatch) -> None:
-    calls: list[dict] = []
+    """And the generator, called first in each step, marks the step's start before each call, so
+    that torch may reuse the previous step's graph outputs; D does not (its outputs of one step
+    are read after its next call in that step)."""
+    calls: list = []
     monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: calls.append(kwargs) or fn)
-    forward = lambda x: x  # noqa: E731
-    compiled(forward, device=torch.device("cuda"), compile=False, cuda_graphs=True)
-    compiled(forward, device=torch.device("cuda"), compile=True, cuda_graphs=False)
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: calls.append("step"))
+    forward = lambda x: calls.append("forward") or x  # noqa: E731
+    cuda = torch.device("cuda")
+    g = compiled(forward, device=cuda, compile=False, cuda_graphs=True, starts_step=True)
+    d = compiled(forward, device=cuda, compile=False, cuda_graphs=True)
+    assert d is forward
+    g(1), d(1), d(1), g(1)
+    compiled(forward, device=cuda, compile=True, cuda_graphs=False)
     assert compiled(forward, device=torch.device("cpu"), compile=False, cuda_graphs=False) is forward
-    assert calls == [{"mode": "reduce-overhead"}, {}]
+    assert calls == [{"mode": "reduce-overhead"}, {"mode": "reduce-overhead"},
+                     "step", "forward", "forward", "forward", "step", "forward", {}]
 
 
 def test_cuda_graphs_elsewhere_warn_and_run_as_asked_otherwise(monkeypatch, caplog) -> None:

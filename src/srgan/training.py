@@ -322,17 +322,31 @@ def setup_backend(device: torch.device) -> None:
         keep_freed_memory()
 
 
-def compiled(forward: Callable, *, device: torch.device, compile: bool, cuda_graphs: bool) -> Callable:
+def compiled(forward: Callable, *, device: torch.device, compile: bool, cuda_graphs: bool,
+             starts_step: bool = False) -> Callable:
     """``forward`` as the step calls it: eager, ``torch.compile``d, or compiled with CUDA graphs
     (``mode="reduce-overhead"``), which replay a whole forward or backward as one launch. At the
     paper's batch of 16 a GPU step is launch-bound (about 1% of an H200's bf16 peak), which is
-    what graphs remove. They need CUDA; elsewhere the switch is ignored with a warning."""
+    what graphs remove. They need CUDA; elsewhere the switch is ignored with a warning.
+
+    A graph's outputs live in memory that its next replay overwrites, so the network called first
+    in each step (``starts_step``: the generator) tells torch that a new step begins, and the
+    previous step's outputs are no longer read; D's outputs are all used within their step.
+    """
     if cuda_graphs and device.type != "cuda":
         log.warning("cuda_graphs needs a CUDA device; running on %s without CUDA graphs", device)
         cuda_graphs = False
-    if cuda_graphs:
-        return torch.compile(forward, mode="reduce-overhead")
-    return torch.compile(forward) if compile else forward
+    if not cuda_graphs:
+        return torch.compile(forward) if compile else forward
+    graphed = torch.compile(forward, mode="reduce-overhead")
+    if not starts_step:
+        return graphed
+
+    def step_forward(*args: torch.Tensor) -> torch.Tensor:
+        torch.compiler.cudagraph_mark_step_begin()
+        return graphed(*args)
+
+    return step_forward
 
 
 def total_iterations(iterations: int | None, epochs: int, per_epoch: int) -> int:
@@ -380,7 +394,7 @@ def run_pretrain(*, store_dir: Path, hr_size: int, per_image: int, variant: str,
                 "precision": resolve_precision(device, precision), **data_settings}
     setup_backend(device)
     forward = compiled(training_forward(generator), device=device, compile=compile,
-                       cuda_graphs=cuda_graphs)
+                       cuda_graphs=cuda_graphs, starts_step=True)
     history = train(
         stage="srresnet",
         step=srresnet_step(forward, optimizer, autocast=autocast_factory(device, precision)),
@@ -450,7 +464,7 @@ def run_gan(*, generator_checkpoint: Path, store_dir: Path, hr_size: int, per_im
                 "start": weights_digest(pretrained["generator"])}
     setup_backend(device)
     g_forward = compiled(training_forward(generator), device=device, compile=compile,
-                         cuda_graphs=cuda_graphs)
+                         cuda_graphs=cuda_graphs, starts_step=True)
     d_forward = compiled(discriminator, device=device, compile=compile, cuda_graphs=cuda_graphs)
     history = train(
         stage="srgan",
