@@ -97,6 +97,21 @@ def test_the_training_forward_is_the_generators_function(upsample: str, scale: i
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
 
 
+def test_the_training_forward_under_bf16_autocast_runs_in_bf16_like_the_module() -> None:
+    """Autocast reaches the coarse-grid tail and the custom PReLU as it reaches the module's
+    layers: a bf16 result, within bf16's rounding of the module's, and fp32 weight gradients."""
+    torch.manual_seed(0)
+    generator = SRResNet(num_blocks=2, channels=16)
+    twin = copy.deepcopy(generator)
+    lr = torch.rand(2, 3, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, ref = training_forward(generator)(lr), twin(lr)
+    assert out.dtype == ref.dtype == torch.bfloat16
+    assert float((out.float() - ref.float()).abs().max()) < 0.05
+    out.float().sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in generator.parameters())
+
+
 def test_the_training_forward_needs_an_srresnet() -> None:
     with pytest.raises(TypeError, match="needs an SRResNet"):
         training_forward(Discriminator(input_size=16))

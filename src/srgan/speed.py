@@ -6,9 +6,9 @@ replaces with exact equivalents; ``tests/test_speed.py`` shows that 20 training 
 form end with the same loss and weights to within 1e-4 (float rounding only):
 
 - **PReLU's backward.** PyTorch's ``_prelu_kernel_backward`` is a slow generic kernel on
-  channels-last tensors (77 ms for the 16x256x48x48 tensor before the last PixelShuffle, 25 times
-  a plain pass over it). :func:`prelu` computes the same gradients from two vectorised kernels,
-  ``threshold_backward`` and ``lerp``, and one channel sum.
+  channels-last tensors: 77 ms in the step for the 16x256x48x48 tensor before the last
+  PixelShuffle, where an elementwise pass over it takes about 7. :func:`prelu` computes the same
+  gradients from two vectorised kernels, ``threshold_backward`` and ``lerp``, and one channel sum.
 - **The 9x9 tail behind the last PixelShuffle.** A convolution with 3 output channels leaves the
   GEMM inside oneDNN 3 columns wide (64 GFLOP/s where the body's 64->64 convs reach about 300),
   and the PixelShuffle before it copies the step's largest tensor both ways. A stride-1
@@ -17,7 +17,8 @@ form end with the same loss and weights to within 1e-4 (float rounding only):
   (:func:`conv_after_upsample`): 12 outputs at 48x48 for the paper's tail, 2.3 times faster
   forward and backward, and no big shuffle.
 - **Page faults.** glibc hands blocks over 32 MiB back to the kernel when they are freed, so every
-  step page-faulted its largest activations afresh; :func:`keep_freed_memory` keeps them.
+  step page-faulted its largest activations afresh (an elementwise op writing 38 MB took 9 ms
+  instead of 2); :func:`keep_freed_memory` keeps them.
 
 :func:`training_forward` puts the first two together for :class:`srgan.models.SRResNet`; the
 module, its parameters and its state dict are unchanged, and evaluation uses the module itself.
@@ -92,7 +93,8 @@ def _tap_map(k: int, r: int, mode: str) -> torch.Tensor:
     return tap_map
 
 
-def upsampled_conv_weight(weight: torch.Tensor, r: int, mode: str) -> tuple[torch.Tensor, int]:
+def upsampled_conv_weight(weight: torch.Tensor, r: int, mode: str,
+                          tap_map: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
     """The kernel and padding that give, on the coarse grid, a 'same' stride-1 convolution
     (odd k x k, padding k // 2) applied after an r-times upsampling.
 
@@ -103,7 +105,9 @@ def upsampled_conv_weight(weight: torch.Tensor, r: int, mode: str) -> tuple[torc
     channel c r^2 + qy r + qx holds the phases of channel c; for ``nearest`` every phase is the
     same coarse pixel, so the phases' taps are summed. A matrix product with a constant tap map,
     so that its gradient is a matrix product too: deterministic, unlike an indexed gather's
-    (whose backward adds duplicates with atomics, in whatever order the threads run).
+    (whose backward adds duplicates with atomics, in whatever order the threads run). ``tap_map``
+    is that map already on ``weight``'s device and dtype (:func:`training_forward` makes it once,
+    so that no step copies it to the GPU, which would also keep CUDA graphs from capturing it).
     """
     if mode not in UPSAMPLE_MODES:
         raise ValueError(f"mode must be one of {UPSAMPLE_MODES}, got {mode!r}")
@@ -112,7 +116,8 @@ def upsampled_conv_weight(weight: torch.Tensor, r: int, mode: str) -> tuple[torc
         raise ValueError(f"needs an odd square kernel, got {k}x{k2}")
     t = math.ceil((k // 2) / r)
     taps = 2 * t + 1
-    tap_map = _tap_map(k, r, mode).to(weight.device, weight.dtype)
+    if tap_map is None:
+        tap_map = _tap_map(k, r, mode).to(weight.device, weight.dtype)
     kernel = weight.reshape(out_ch * in_ch, k * k) @ tap_map
     if mode == "nearest":
         kernel = kernel.view(out_ch, in_ch, r, r, taps, taps).permute(0, 2, 3, 1, 4, 5)
@@ -122,11 +127,11 @@ def upsampled_conv_weight(weight: torch.Tensor, r: int, mode: str) -> tuple[torc
 
 
 def conv_after_upsample(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, r: int,
-                        mode: str) -> torch.Tensor:
+                        mode: str, tap_map: torch.Tensor | None = None) -> torch.Tensor:
     """``F.conv2d(up(x), weight, bias, padding=k // 2)`` for ``up`` = PixelShuffle(r)
     (``mode="pixelshuffle"``, x has r^2 C channels) or nearest Upsample(r) (``"nearest"``), computed
     on x's grid: (B, *, h, w) -> (B, O, r h, r w)."""
-    kernel, padding = upsampled_conv_weight(weight, r, mode)
+    kernel, padding = upsampled_conv_weight(weight, r, mode, tap_map)
     coarse_bias = None if bias is None else bias.repeat_interleave(r * r)
     return F.pixel_shuffle(F.conv2d(x, kernel, coarse_bias, padding=padding), r)
 
@@ -143,25 +148,36 @@ def _upsample(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return up(prelu(conv(x), act.weight))  # nearest copies pixels: PReLU first, on a quarter of them
 
 
-def _last_upsample_and_tail(block: nn.Module, tail: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    conv, up, act = block
+def _tail_upsampling(block: nn.Module) -> tuple[int, str]:
+    """The factor and kind of the upsampling that the tail convolution follows."""
     if isinstance(block, SubPixelUpsample):
-        r = up.upscale_factor  # PReLU(C) after the shuffle = PReLU with each slope r^2 times before it
-        x = prelu(conv(x), act.weight.repeat_interleave(r * r))
-        return conv_after_upsample(x, tail.weight, tail.bias, r, "pixelshuffle")
-    return conv_after_upsample(prelu(conv(x), act.weight), tail.weight, tail.bias,
-                               int(up.scale_factor), "nearest")
+        return block[1].upscale_factor, "pixelshuffle"
+    return int(block[1].scale_factor), "nearest"
+
+
+def _last_upsample_and_tail(block: nn.Module, tail: nn.Conv2d, x: torch.Tensor,
+                            tap_map: torch.Tensor) -> torch.Tensor:
+    conv, _, act = block
+    r, mode = _tail_upsampling(block)
+    slope = act.weight
+    if mode == "pixelshuffle":  # PReLU(C) after the shuffle = PReLU with each slope r^2 times before it
+        slope = slope.repeat_interleave(r * r)
+    return conv_after_upsample(prelu(conv(x), slope), tail.weight, tail.bias, r, mode, tap_map)
 
 
 def training_forward(generator: SRResNet) -> Callable[[torch.Tensor], torch.Tensor]:
     """``generator``'s forward pass as the training steps run it: the same function of the same
-    parameters and batch-norm statistics, with :func:`prelu` and the tail on the coarse grid."""
+    parameters and batch-norm statistics, with :func:`prelu` and the tail on the coarse grid.
+    Made after the generator is on its device and in its dtype (the tail's tap map is made here)."""
     if not isinstance(generator, SRResNet) or not all(
             isinstance(b, (SubPixelUpsample, NearestUpsample)) for b in generator.upsample):
         raise TypeError(f"training_forward needs an SRResNet, got {type(generator).__name__}")
     head_conv, head_act = generator.head
     *blocks, trunk_conv, trunk_bn = generator.trunk
     *upsamples, last = generator.upsample
+    r, mode = _tail_upsampling(last)
+    tail = generator.tail
+    tap_map = _tap_map(tail.kernel_size[0], r, mode).to(tail.weight.device, tail.weight.dtype)
 
     def forward(lr: torch.Tensor) -> torch.Tensor:
         head = prelu(head_conv(lr), head_act.weight)  # (B, C, h, w)
@@ -171,7 +187,7 @@ def training_forward(generator: SRResNet) -> Callable[[torch.Tensor], torch.Tens
         x = head + trunk_bn(trunk_conv(x))  # long skip
         for block in upsamples:
             x = _upsample(block, x)
-        return torch.tanh(_last_upsample_and_tail(last, generator.tail, x))
+        return torch.tanh(_last_upsample_and_tail(last, tail, x, tap_map))
 
     return forward
 
@@ -185,9 +201,9 @@ def keep_freed_memory(keep: bool = True) -> bool:
 
     glibc serves blocks above its mmap threshold (at most 32 MiB) with fresh mmaps and unmaps
     them on free, and trims the heap's top, so a training step that frees and reallocates the
-    same activations every iteration pays a page fault per 4 KiB of each: a 38 MB tensor then
-    takes 7 ms to write instead of 0.7. With ``keep`` the process holds its peak memory (the step's
-    working set) for its lifetime. ``keep=False`` restores glibc's defaults. Returns False where
+    same activations every iteration pays a page fault per 4 KiB of each: an elementwise op that
+    writes 38 MB took 9 ms instead of 2. With ``keep`` the process holds its peak memory (the
+    step's working set) for its lifetime. ``keep=False`` restores glibc's defaults. Returns False where
     the C library has no ``mallopt`` (macOS, musl), which changes nothing.
     """
     try:
