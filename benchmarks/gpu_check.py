@@ -32,9 +32,9 @@ from srgan.evaluate import (load_val_sets, pick_device, score_snapshots, super_r
                             super_resolve_float)
 from srgan.io import list_images  # noqa: E402
 from srgan.models import SRResNet  # noqa: E402
-from srgan.speed import training_forward  # noqa: E402
 from srgan.patches import (CropSampler, ImageStore, load_eval_set, prepare_eval_set,  # noqa: E402
                            to_device, write_image_store)
+from srgan.speed import training_forward  # noqa: E402
 from srgan.training import (autocast_factory, resolve_precision, run_gan, run_pretrain,  # noqa: E402
                             srresnet_step)
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import math
 import tempfile
 import time
@@ -163,11 +164,12 @@ def variant_label(device: torch.device, variant: str) -> str:
             f"{'' if ours else ', eager module'})")
 
 
-def make_step(stage: str, device: torch.device, variant: str) -> Callable:
-    """A training step of ``variant``, on fresh networks (seed 0)."""
+def make_step(stage: str, device: torch.device, variant: str,
+              nets: tuple[nn.Module, nn.Module, VGGFeatures] | None = None) -> Callable:
+    """A training step of ``variant``, on ``nets`` (G, D, VGG) or fresh networks (seed 0)."""
     precision, compile, graphs, ours = VARIANTS[variant]
     keep_freed_memory(ours and device.type == "cpu")
-    g, d, vgg = networks(device, channels_last=True)
+    g, d, vgg = nets or networks(device, channels_last=True)
     autocast = autocast_factory(device, precision)
     g_fwd = compiled(training_forward(g) if ours else g, device=device, compile=compile, cuda_graphs=graphs,
                      starts_step=True)
@@ -176,8 +178,7 @@ def make_step(stage: str, device: torch.device, variant: str) -> Callable:
     d_fwd = compiled(d, device=device, compile=compile, cuda_graphs=graphs)
     return srgan_step(g_fwd, d_fwd, ContentLoss(kind="vgg", vgg=vgg),
                       torch.optim.Adam(g.parameters(), 1e-4), torch.optim.Adam(d.parameters(), 1e-4),
-                      adversarial_weight=1e-3, autocast=autocast,
-                      discriminator_parameters=list(d.parameters()) if ours else [])
+                      adversarial_weight=1e-3, autocast=autocast, freeze_discriminator=ours)
 
 
 def our_rate(sampler: CropSampler, stage: str, device: torch.device, steps: int, warmup: int, *,
@@ -228,17 +229,6 @@ def body_conv_flops() -> float:
     return 3 * 2 * BATCH * side * side * cin * cout * k * k  # forward, input and weight gradients
 
 
-def step_seconds(step: Callable, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device,
-                 steps: int) -> float:
-    step(*batch)
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step(*batch)
-    sync(device)
-    return (time.perf_counter() - start) / steps
-
-
 def roofline_table(device: torch.device, stages: list[str], variants: list[str], steps: int,
                    rounds: int) -> tuple[list[tuple], float | None]:
     """Rows (what, ms, GFLOP/s, fraction of the roofline) and the roofline fraction of ours-fp32's
@@ -258,8 +248,8 @@ def roofline_table(device: torch.device, stages: list[str], variants: list[str],
                 if (stage, variant) not in steppers:  # built once: compiles and warms up here
                     steppers[stage, variant] = make_step(stage, device, variant)
                 keep_freed_memory(VARIANTS[variant][3] and device.type == "cpu")
-                best[stage, variant] = min(best[stage, variant],
-                                           step_seconds(steppers[stage, variant], batch, device, steps))
+                rate, _ = time_loop(itertools.repeat(batch), steppers[stage, variant], device, steps, 1)
+                best[stage, variant] = min(best[stage, variant], BATCH / rate)
     layout = min(conv, key=conv.get)
     roof = body_conv_flops() / conv[layout]
     rows = [(f"body conv 64->64 3x3 at 24x24, fwd+bwd fp32, {layout} (the roofline)", conv[layout] * 1e3,

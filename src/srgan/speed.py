@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srgan.models import NearestUpsample, ResidualBlock, SRResNet, SubPixelUpsample
+from srgan.models import ResidualBlock, SRResNet, SubPixelUpsample
 
 __all__ = ["prelu", "upsampled_conv_weight", "conv_after_upsample", "training_forward",
            "keep_freed_memory"]
@@ -71,12 +71,18 @@ def prelu(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 UPSAMPLE_MODES = ("pixelshuffle", "nearest")
 
 
+def _coarse_reach(k: int, r: int) -> int:
+    """Coarse taps on each side of the centre that a k x k kernel behind an r-times upsampling
+    reaches: t = ceil((k // 2) / r), so the coarse kernel is (2t + 1) x (2t + 1)."""
+    return math.ceil((k // 2) / r)
+
+
 @functools.lru_cache(maxsize=16)
 def _tap_map(k: int, r: int, mode: str) -> torch.Tensor:
     """The 0/1 (counts, for ``nearest``) matrix taking a k x k kernel's taps to the coarse
     kernel's: (k k, r^2 r^2 taps^2) for ``pixelshuffle``, (k k, r^2 taps^2) for ``nearest``."""
     pad = k // 2
-    t = math.ceil(pad / r)
+    t = _coarse_reach(k, r)
     taps = 2 * t + 1
     phase, u = torch.arange(r), torch.arange(taps)
     fine = r * (u.view(1, 1, taps) - t) + phase.view(1, r, 1) - phase.view(r, 1, 1) + pad  # (p, q, u)
@@ -114,7 +120,7 @@ def upsampled_conv_weight(weight: torch.Tensor, r: int, mode: str,
     out_ch, in_ch, k, k2 = weight.shape
     if k != k2 or k % 2 == 0:
         raise ValueError(f"needs an odd square kernel, got {k}x{k2}")
-    t = math.ceil((k // 2) / r)
+    t = _coarse_reach(k, r)
     taps = 2 * t + 1
     if tap_map is None:
         tap_map = _tap_map(k, r, mode).to(weight.device, weight.dtype)
@@ -155,10 +161,9 @@ def _tail_upsampling(block: nn.Module) -> tuple[int, str]:
     return int(block[1].scale_factor), "nearest"
 
 
-def _last_upsample_and_tail(block: nn.Module, tail: nn.Conv2d, x: torch.Tensor,
+def _last_upsample_and_tail(block: nn.Module, tail: nn.Conv2d, x: torch.Tensor, r: int, mode: str,
                             tap_map: torch.Tensor) -> torch.Tensor:
     conv, _, act = block
-    r, mode = _tail_upsampling(block)
     slope = act.weight
     if mode == "pixelshuffle":  # PReLU(C) after the shuffle = PReLU with each slope r^2 times before it
         slope = slope.repeat_interleave(r * r)
@@ -169,8 +174,7 @@ def training_forward(generator: SRResNet) -> Callable[[torch.Tensor], torch.Tens
     """``generator``'s forward pass as the training steps run it: the same function of the same
     parameters and batch-norm statistics, with :func:`prelu` and the tail on the coarse grid.
     Made after the generator is on its device and in its dtype (the tail's tap map is made here)."""
-    if not isinstance(generator, SRResNet) or not all(
-            isinstance(b, (SubPixelUpsample, NearestUpsample)) for b in generator.upsample):
+    if not isinstance(generator, SRResNet):
         raise TypeError(f"training_forward needs an SRResNet, got {type(generator).__name__}")
     head_conv, head_act = generator.head
     *blocks, trunk_conv, trunk_bn = generator.trunk
@@ -187,7 +191,7 @@ def training_forward(generator: SRResNet) -> Callable[[torch.Tensor], torch.Tens
         x = head + trunk_bn(trunk_conv(x))  # long skip
         for block in upsamples:
             x = _upsample(block, x)
-        return torch.tanh(_last_upsample_and_tail(last, tail, x, tap_map))
+        return torch.tanh(_last_upsample_and_tail(last, tail, x, r, mode, tap_map))
 
     return forward
 

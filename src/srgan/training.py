@@ -21,7 +21,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -116,17 +116,16 @@ def srgan_step(generator: nn.Module, discriminator: nn.Module, content_loss: Con
                opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, *,
                adversarial_weight: float,
                autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-               discriminator_parameters: Sequence[nn.Parameter] | None = None) -> StepFn:
+               freeze_discriminator: bool = True) -> StepFn:
     """One alternating SRGAN step (k=1): D on real and detached fake, then G on content + adv.
 
     In the G step, D's parameters are frozen for the pass through D: G's loss needs D's input
     gradient only, and D's weight gradients would be computed just to be discarded (the next D
-    step zeroes them). ``discriminator_parameters`` are D's parameters when ``discriminator`` is a
-    compiled or wrapped callable without ``.parameters()``. The content loss runs VGG on the HR
-    batch once per step, without a graph.
+    step zeroes them). ``freeze_discriminator=False`` is the step as it was before, for the
+    benchmarks' comparison. The content loss runs VGG on the HR batch once per step, without a
+    graph.
     """
-    d_params = list(discriminator.parameters() if discriminator_parameters is None
-                    else discriminator_parameters)
+    d_params = list(discriminator.parameters()) if freeze_discriminator else []
 
     def step(lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         with autocast():
@@ -470,8 +469,7 @@ def run_gan(*, generator_checkpoint: Path, store_dir: Path, hr_size: int, per_im
         stage="srgan",
         step=srgan_step(g_forward, d_forward, content_loss, opt_g, opt_d,
                         adversarial_weight=adversarial_weight,
-                        autocast=autocast_factory(device, precision),
-                        discriminator_parameters=list(discriminator.parameters())),
+                        autocast=autocast_factory(device, precision)),
         modules={"generator": generator, "discriminator": discriminator},
         optimizers={"generator": opt_g, "discriminator": opt_d}, data=data, iterations=total,
         lr_schedule=lambda it: lr_at(it, base_lr=lr, total=total, schedule="step", step_at=step_at),
