@@ -5,7 +5,8 @@ The reference is what the popular SRGAN repositories do: a torch Dataset that op
 for every sample, takes a random 96x96 crop, makes the 24x24 LR with PIL's bicubic, and feeds a
 DataLoader (num_workers=0, so it shares the same cores); fp32, eager, NCHW. Ours: crops of the
 uint8 memory-mapped image store of srgan.patches, assembled by the background prefetch thread,
-moved as uint8 and converted on the device, channels_last, bf16 autocast where `precision: auto`
+moved as uint8 and converted on the device, channels_last (the generator in NCHW on CPUs without
+AVX-512: srgan.speed.generator_memory_format), bf16 autocast where `precision: auto`
 picks it, optionally torch.compile; the generator runs as ``srgan.speed.training_forward``, D is
 frozen in the G step and freed memory is kept (``eager-fp32``: the networks' own forward, D's
 weight gradients computed in the G step, glibc's malloc defaults). Ours runs in both sampling
@@ -54,7 +55,7 @@ from srgan.io import list_images
 from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss, pixel_mse
 from srgan.models import Discriminator, SRResNet, VGGFeatures
 from srgan.patches import CropSampler, ImageStore, Prefetcher, write_image_store
-from srgan.speed import keep_freed_memory, training_forward
+from srgan.speed import generator_memory_format, keep_freed_memory, training_forward
 from srgan.training import autocast_factory, compiled, resolve_precision, srgan_step, srresnet_step
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -159,7 +160,8 @@ VARIANTS = {  # name -> (precision, torch.compile, CUDA graphs, ours: the speed 
 
 def variant_label(device: torch.device, variant: str) -> str:
     precision, compile, graphs, ours = VARIANTS[variant]
-    return (f"{variant} ({resolve_precision(device, precision)}, channels_last"
+    layout = "channels_last" if not ours or generator_memory_format(device) == torch.channels_last else "G in NCHW"
+    return (f"{variant} ({resolve_precision(device, precision)}, {layout}"
             f"{', compile' if compile else ''}{', CUDA graphs' if graphs else ''}"
             f"{'' if ours else ', eager module'})")
 
@@ -170,6 +172,8 @@ def make_step(stage: str, device: torch.device, variant: str,
     precision, compile, graphs, ours = VARIANTS[variant]
     keep_freed_memory(ours and device.type == "cpu")
     g, d, vgg = nets or networks(device, channels_last=True)
+    if ours:  # the generator in the layout the pipeline trains it in (D and VGG: channels_last)
+        g.to(memory_format=generator_memory_format(device))
     autocast = autocast_factory(device, precision)
     g_fwd = compiled(training_forward(g) if ours else g, device=device, compile=compile, cuda_graphs=graphs,
                      starts_step=True)

@@ -19,7 +19,8 @@ from torch import nn
 from srgan import training
 from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss, pixel_mse
 from srgan.models import Discriminator, SRResNet, VGGFeatures
-from srgan.speed import conv_after_upsample, keep_freed_memory, prelu, training_forward
+from srgan.speed import (conv_after_upsample, generator_memory_format, keep_freed_memory, prelu,
+                         training_forward)
 from srgan.training import compiled, srgan_step, srresnet_step
 
 CL = torch.channels_last
@@ -111,6 +112,34 @@ def test_the_training_forward_under_bf16_autocast_runs_in_bf16_like_the_module()
     assert float((out.float() - ref.float()).abs().max()) < 0.05
     out.float().sum().backward()
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in generator.parameters())
+
+
+@pytest.mark.parametrize("capability, expected", [("AVX512", CL), ("AVX2", torch.contiguous_format),
+                                                  ("DEFAULT", torch.contiguous_format)])
+def test_the_generator_trains_channels_last_only_where_the_cpu_has_avx512(
+        monkeypatch, capability: str, expected: torch.memory_format) -> None:
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    assert generator_memory_format(torch.device("cpu")) == expected
+    assert generator_memory_format(torch.device("cuda")) == CL
+
+
+@pytest.mark.parametrize("generator_layout, batch_layout", [(torch.contiguous_format, CL),
+                                                            (CL, torch.contiguous_format)])
+def test_the_training_forward_runs_in_the_generators_layout_whatever_the_batchs(
+        generator_layout: torch.memory_format, batch_layout: torch.memory_format) -> None:
+    """A convolution runs channels_last when its input is, so without the conversion a
+    channels_last batch (as the image store delivers it) would run an NCHW generator in
+    channels_last, and the layout chosen for the machine would be lost."""
+    torch.manual_seed(0)
+    generator = SRResNet(num_blocks=1, channels=8).to(memory_format=generator_layout)
+    lr = torch.rand(2, 3, 6, 5).contiguous(memory_format=batch_layout)
+    layouts: list[bool] = []
+    for conv in (m for m in generator.modules() if isinstance(m, nn.Conv2d)):
+        conv.register_forward_hook(lambda _m, _a, out: layouts.append(out.is_contiguous(memory_format=generator_layout)))
+    out = training_forward(generator)(lr)
+    assert layouts and all(layouts)
+    assert out.is_contiguous(memory_format=generator_layout)
+    torch.testing.assert_close(out, generator(lr.contiguous()), rtol=1e-5, atol=1e-6)
 
 
 def test_the_training_forward_needs_an_srresnet() -> None:

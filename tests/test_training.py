@@ -343,6 +343,26 @@ def _recording_lr(monkeypatch, name: str, seen: list) -> None:
     monkeypatch.setattr(training, name, recording)
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_both_stages_train_the_generator_in_the_layout_chosen_for_the_device(
+        patches, tmp_path: Path, monkeypatch, layout: torch.memory_format) -> None:
+    """srgan.speed.generator_memory_format decides it (NCHW on CPUs without AVX-512), for
+    pretraining and the GAN stage alike."""
+    monkeypatch.setattr(training, "generator_memory_format", lambda device: layout)
+    seen: list[bool] = []
+    real = training.training_forward
+
+    def recording(generator):
+        seen.append(all(m.weight.is_contiguous(memory_format=layout) for m in generator.modules()
+                        if isinstance(m, torch.nn.Conv2d)))
+        return real(generator)
+
+    monkeypatch.setattr(training, "training_forward", recording)
+    _pretrain(patches, tmp_path, epochs=1)
+    run_gan(**{**_gan_kwargs(patches, tmp_path, tmp_path / "run_g.pt", "gan"), "epochs": 1})
+    assert seen == [True, True]
+
+
 def test_the_optimizers_follow_the_lr_schedules_and_gan_records_d_probabilities(
         patches, tmp_path: Path, monkeypatch) -> None:
     """The lr the optimizers step with, not only the history's: cosine over SRResNet's 6

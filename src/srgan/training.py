@@ -38,7 +38,7 @@ from srgan.losses import (ContentLoss, calibrated_feature_scale, discriminator_l
                           generator_adversarial_loss, pixel_mse)
 from srgan.models import Discriminator, SRResNet, load_content_network
 from srgan.patches import CropSampler, ImageStore, Prefetcher, to_device
-from srgan.speed import keep_freed_memory, training_forward
+from srgan.speed import generator_memory_format, keep_freed_memory, training_forward
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +382,7 @@ def run_pretrain(*, store_dir: Path, hr_size: int, per_image: int, variant: str,
         raise ValueError(f"unknown model variant {variant!r}; expected one of {list(UPSAMPLE_OF_VARIANT)}")
     torch.manual_seed(seed)
     model_args = {"num_blocks": num_blocks, "upsample": UPSAMPLE_OF_VARIANT[variant], "scale": scale}
-    generator = SRResNet(**model_args).to(device).to(memory_format=torch.channels_last)
+    generator = SRResNet(**model_args).to(device).to(memory_format=generator_memory_format(device))
     optimizer = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999))
     data, data_settings = open_training_data(store_dir, hr_size=hr_size, per_image=per_image,
                                              batch_size=batch_size, seed=seed, sampling=sampling,
@@ -429,7 +429,7 @@ def run_gan(*, generator_checkpoint: Path, store_dir: Path, hr_size: int, per_im
     pretrained = load_checkpoint(generator_checkpoint)
     torch.manual_seed(seed + 1)
     generator = generator_from_checkpoint(pretrained, source=Path(generator_checkpoint))
-    generator = generator.to(device).to(memory_format=torch.channels_last)
+    generator = generator.to(device).to(memory_format=generator_memory_format(device))
     discriminator = Discriminator(input_size=hr_size).to(device).to(memory_format=torch.channels_last)
     source = "none (pixel MSE)"
     vgg = None
