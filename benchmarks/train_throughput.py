@@ -18,7 +18,8 @@ VGG19 to block5_conv4 with random weights: speed does not depend on the weights)
 
 The roofline: the SRResNet body convolution (64->64 3x3 at 24x24, batch 16, forward and both
 backward products, fp32, the faster of channels_last and NCHW), timed in the same run in rounds
-interleaved with the compute-only steps (one fixed batch, no data loading). A step's rate is its
+interleaved with the compute-only steps (one fixed batch, no data loading), over windows as long as
+the steps' own. A step's rate is its
 FLOPs (torch's FlopCounterMode on the eager fp32 step: the direct-convolution count, whatever
 algorithm runs) over its time.
 
@@ -211,8 +212,10 @@ def step_flops(stage: str, device: torch.device) -> float:
 BODY_CONV = (64, 64, 3, 24)  # in, out, kernel, LR side: the residual body's convolution
 
 
-def body_conv_seconds(device: torch.device, memory_format: torch.memory_format, repeats: int = 10) -> float:
-    """Seconds of one forward + backward (input and weight gradients) of the body convolution."""
+def body_conv_seconds(device: torch.device, memory_format: torch.memory_format, *, repeats: int = 10,
+                      min_seconds: float = 0.0) -> float:
+    """Seconds of one forward + backward (input and weight gradients) of the body convolution: the
+    mean of at least ``repeats`` runs that together take at least ``min_seconds``."""
     cin, cout, k, side = BODY_CONV
     torch.manual_seed(0)
     conv = nn.Conv2d(cin, cout, k, padding=k // 2).to(device).to(memory_format=memory_format)
@@ -221,11 +224,12 @@ def body_conv_seconds(device: torch.device, memory_format: torch.memory_format, 
     for _ in range(3):
         conv(x).backward(grad)
     sync(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
+    start, runs = time.perf_counter(), 0
+    while runs < repeats or time.perf_counter() - start < min_seconds:
         conv(x).backward(grad)
-    sync(device)
-    return (time.perf_counter() - start) / repeats
+        runs += 1
+        sync(device)
+    return (time.perf_counter() - start) / runs
 
 
 def body_conv_flops() -> float:
@@ -237,7 +241,11 @@ def roofline_table(device: torch.device, stages: list[str], variants: list[str],
                    rounds: int) -> tuple[list[tuple], float | None]:
     """Rows (what, ms, GFLOP/s, fraction of the roofline) and the roofline fraction of ours-fp32's
     SRResNet step. The roofline and the steps are timed in interleaved rounds (best of each):
-    a shared 2-core VM drifts by 20% within minutes."""
+    a shared 2-core VM drifts by 20% within minutes. The convolution is timed over a window as long
+    as one step timing (``steps`` of the fastest step), after the round's steps: the best of
+    short windows catches the VM's fast moments more often than the best of long ones, which
+    would bias the fraction low (measured on a 2-core EPYC: 10 repeats, 0.24 s, gave 102 GFLOP/s
+    in one run where 84 to 87 was the rule)."""
     flops = {stage: step_flops(stage, device) for stage in stages}
     batch = fixed_batch(device)
     formats = {"channels_last": torch.channels_last, "NCHW": torch.contiguous_format}
@@ -245,8 +253,6 @@ def roofline_table(device: torch.device, stages: list[str], variants: list[str],
     best = {(stage, v): math.inf for stage in stages for v in variants}
     steppers: dict[tuple[str, str], Callable] = {}
     for _ in range(rounds):
-        for name, fmt in formats.items():
-            conv[name] = min(conv[name], body_conv_seconds(device, fmt))
         for stage in stages:
             for variant in variants:
                 if (stage, variant) not in steppers:  # built once: compiles and warms up here
@@ -254,6 +260,8 @@ def roofline_table(device: torch.device, stages: list[str], variants: list[str],
                 keep_freed_memory(VARIANTS[variant][3] and device.type == "cpu")
                 rate, _ = time_loop(itertools.repeat(batch), steppers[stage, variant], device, steps, 1)
                 best[stage, variant] = min(best[stage, variant], BATCH / rate)
+        for name, fmt in formats.items():
+            conv[name] = min(conv[name], body_conv_seconds(device, fmt, min_seconds=steps * min(best.values())))
     layout = min(conv, key=conv.get)
     roof = body_conv_flops() / conv[layout]
     rows = [(f"body conv 64->64 3x3 at 24x24, fwd+bwd fp32, {layout} (the roofline)", conv[layout] * 1e3,
