@@ -2,9 +2,10 @@
 
 For the SRResNet step and the SRGAN step as ``benchmarks/train_throughput.py`` builds them (paper
 networks, batch 16 x 96x96, VGG19 to block5_conv4 with random weights, channels_last except
-the generator of ``ours-*`` on CPUs without AVX-512, which trains in NCHW; one fixed batch), in its variants: by default ``eager-fp32`` (the networks' own forward, D's weight
-gradients computed in the G step, as before issue 16) and ``ours-fp32`` (the path the pipeline
-trains with: ``srgan.speed.training_forward``, D frozen in the G step, freed memory kept).
+the generator of ``ours-*`` on CPUs without AVX-512, which trains in NCHW; one fixed batch), in
+its variants: by default ``eager-fp32`` (the networks' own forward, D's weight gradients
+computed in the G step, as before issue 16) and ``ours-fp32`` (the path the pipeline trains with:
+``srgan.speed.training_forward``, D frozen in the G step, freed memory kept).
 
     python benchmarks/profile_step.py [--steps 3] [--threads 2] [--stages srresnet,srgan]
                                       [--variants eager-fp32,ours-fp32]
@@ -29,7 +30,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_throughput as tt  # noqa: E402
 
-from srgan.speed import generator_memory_format, upsampled_conv_weight  # noqa: E402
+from srgan.speed import upsampled_conv_weight  # noqa: E402
 
 
 class Scope:
@@ -147,8 +148,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     paths = args.variants.split(",")
-    layout = "NCHW" if generator_memory_format(torch.device("cpu")) == torch.contiguous_format else "channels_last"
-    print(f"CPU, {args.threads} threads, batch {tt.BATCH} x {tt.HR}x{tt.HR}, channels_last (ours' G: {layout}); "
+    print(f"CPU, {args.threads} threads, batch {tt.BATCH} x {tt.HR}x{tt.HR}, "
+          f"ours: {tt.generator_layout(torch.device('cpu'))}; "
           f"torch.profiler self time over {args.steps} steps\n")
     for stage in args.stages.split(","):
         results = {path: profile_step(stage, path, args.steps) for path in paths}

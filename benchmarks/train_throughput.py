@@ -19,9 +19,8 @@ VGG19 to block5_conv4 with random weights: speed does not depend on the weights)
 The roofline: the SRResNet body convolution (64->64 3x3 at 24x24, batch 16, forward and both
 backward products, fp32, the faster of channels_last and NCHW), timed in the same run in rounds
 interleaved with the compute-only steps (one fixed batch, no data loading), over windows as long as
-the steps' own. A step's rate is its
-FLOPs (torch's FlopCounterMode on the eager fp32 step: the direct-convolution count, whatever
-algorithm runs) over its time.
+the steps' own. A step's rate is its FLOPs (torch's FlopCounterMode on the eager fp32 step: the
+direct-convolution count, whatever algorithm runs) over its time.
 
     python benchmarks/train_throughput.py [--images DIR ...] [--device auto] [--steps 4]
                                           [--variants ours,eager-fp32] [--threads 2] [--rounds 3]
@@ -159,9 +158,14 @@ VARIANTS = {  # name -> (precision, torch.compile, CUDA graphs, ours: the speed 
 }
 
 
+def generator_layout(device: torch.device) -> str:
+    """How ours' generator is laid out on ``device`` (D and VGG are channels_last)."""
+    return "channels_last" if generator_memory_format(device) == torch.channels_last else "G in NCHW"
+
+
 def variant_label(device: torch.device, variant: str) -> str:
     precision, compile, graphs, ours = VARIANTS[variant]
-    layout = "channels_last" if not ours or generator_memory_format(device) == torch.channels_last else "G in NCHW"
+    layout = generator_layout(device) if ours else "channels_last"
     return (f"{variant} ({resolve_precision(device, precision)}, {layout}"
             f"{', compile' if compile else ''}{', CUDA graphs' if graphs else ''}"
             f"{'' if ours else ', eager module'})")
@@ -215,7 +219,7 @@ BODY_CONV = (64, 64, 3, 24)  # in, out, kernel, LR side: the residual body's con
 def body_conv_seconds(device: torch.device, memory_format: torch.memory_format, *, repeats: int = 10,
                       min_seconds: float = 0.0) -> float:
     """Seconds of one forward + backward (input and weight gradients) of the body convolution: the
-    mean of at least ``repeats`` runs that together take at least ``min_seconds``."""
+    mean over batches of ``repeats`` runs (one device sync each) until ``min_seconds`` have passed."""
     cin, cout, k, side = BODY_CONV
     torch.manual_seed(0)
     conv = nn.Conv2d(cin, cout, k, padding=k // 2).to(device).to(memory_format=memory_format)
@@ -225,9 +229,10 @@ def body_conv_seconds(device: torch.device, memory_format: torch.memory_format, 
         conv(x).backward(grad)
     sync(device)
     start, runs = time.perf_counter(), 0
-    while runs < repeats or time.perf_counter() - start < min_seconds:
-        conv(x).backward(grad)
-        runs += 1
+    while runs == 0 or time.perf_counter() - start < min_seconds:
+        for _ in range(repeats):
+            conv(x).backward(grad)
+        runs += repeats
         sync(device)
     return (time.perf_counter() - start) / runs
 
