@@ -34,7 +34,7 @@ from srgan.io import list_images  # noqa: E402
 from srgan.models import SRResNet  # noqa: E402
 from srgan.patches import (CropSampler, ImageStore, load_eval_set, prepare_eval_set,  # noqa: E402
                            to_device, write_image_store)
-from srgan.speed import generator_memory_format, training_forward  # noqa: E402
+from srgan.speed import adam, generator_memory_format, training_forward  # noqa: E402
 from srgan.training import (autocast_factory, resolve_precision, run_gan, run_pretrain,  # noqa: E402
                             srresnet_step)
 
@@ -90,7 +90,7 @@ def time_to_psnr(train_paths: list[Path], set5: Path, device: torch.device, *, b
     pairs = load_eval_set(work / "set5")
     torch.manual_seed(0)
     g = SRResNet().to(device).to(memory_format=generator_memory_format(device))
-    step = srresnet_step(training_forward(g), torch.optim.Adam(g.parameters(), lr=lr, betas=(0.9, 0.999)),
+    step = srresnet_step(training_forward(g), adam(g.parameters(), lr=lr, device=device),
                          autocast=autocast_factory(device, "auto"))
     curve, reached, clock, iteration = [], None, 0.0, 0
     while clock < budget_s and reached is None:

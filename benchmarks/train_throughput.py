@@ -8,8 +8,9 @@ uint8 memory-mapped image store of srgan.patches, assembled by the background pr
 moved as uint8 and converted on the device, channels_last (the generator in NCHW on CPUs without
 AVX-512: srgan.speed.generator_memory_format), bf16 autocast where `precision: auto`
 picks it, optionally torch.compile; the generator runs as ``srgan.speed.training_forward``, D is
-frozen in the G step and freed memory is kept (``eager-fp32``: the networks' own forward, D's
-weight gradients computed in the G step, glibc's malloc defaults). Ours runs in both sampling
+frozen in the G step, Adam is fused (``srgan.speed.adam``) and freed memory is kept
+(``eager-fp32``: the networks' own forward, D's weight gradients computed in the G step, torch's
+default Adam, glibc's malloc defaults). Ours runs in both sampling
 modes: `fixed` (a once-cut crop set) and `random` (fresh crops of distinct images every batch, the
 paper's); the table also gives the seconds per step that the step waited for its batch.
 
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import itertools
 import math
 import tempfile
@@ -55,7 +57,7 @@ from srgan.io import list_images
 from srgan.losses import ContentLoss, discriminator_loss, generator_adversarial_loss, pixel_mse
 from srgan.models import Discriminator, SRResNet, VGGFeatures
 from srgan.patches import CropSampler, ImageStore, Prefetcher, write_image_store
-from srgan.speed import generator_memory_format, keep_freed_memory, training_forward
+from srgan.speed import adam, generator_memory_format, keep_freed_memory, training_forward
 from srgan.training import autocast_factory, compiled, resolve_precision, srgan_step, srresnet_step
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -182,11 +184,13 @@ def make_step(stage: str, device: torch.device, variant: str,
     autocast = autocast_factory(device, precision)
     g_fwd = compiled(training_forward(g) if ours else g, device=device, compile=compile, cuda_graphs=graphs,
                      starts_step=True)
+    optimizer = functools.partial(adam, lr=1e-4, device=device) if ours else functools.partial(
+        torch.optim.Adam, lr=1e-4)
     if stage == "srresnet":
-        return srresnet_step(g_fwd, torch.optim.Adam(g.parameters(), 1e-4), autocast=autocast)
+        return srresnet_step(g_fwd, optimizer(g.parameters()), autocast=autocast)
     d_fwd = compiled(d, device=device, compile=compile, cuda_graphs=graphs)
     return srgan_step(g_fwd, d_fwd, ContentLoss(kind="vgg", vgg=vgg),
-                      torch.optim.Adam(g.parameters(), 1e-4), torch.optim.Adam(d.parameters(), 1e-4),
+                      optimizer(g.parameters()), optimizer(d.parameters()),
                       adversarial_weight=1e-3, autocast=autocast, freeze_discriminator=ours)
 
 

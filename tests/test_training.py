@@ -363,6 +363,25 @@ def test_both_stages_train_the_generator_in_the_layout_chosen_for_the_device(
     assert seen == [True, True]
 
 
+def test_both_stages_update_with_the_papers_adam_fused_on_the_cpu(patches, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """srgan.speed.adam: betas 0.9 and 0.999, and torch's fused kernel (one pass per tensor) where
+    the device has it, for G in pretraining and G and D in the GAN stage."""
+    seen: list[tuple] = []
+    for name in ("srresnet_step", "srgan_step"):
+        real = getattr(training, name)
+
+        def recording(*args, real=real, **options):
+            seen.extend((o.defaults["betas"], o.defaults["fused"]) for o in args
+                        if isinstance(o, torch.optim.Optimizer))
+            return real(*args, **options)
+
+        monkeypatch.setattr(training, name, recording)
+    _pretrain(patches, tmp_path, epochs=1)
+    run_gan(**{**_gan_kwargs(patches, tmp_path, tmp_path / "run_g.pt", "gan"), "epochs": 1})
+    assert seen == [((0.9, 0.999), True)] * 3
+
+
 def test_the_optimizers_follow_the_lr_schedules_and_gan_records_d_probabilities(
         patches, tmp_path: Path, monkeypatch) -> None:
     """The lr the optimizers step with, not only the history's: cosine over SRResNet's 6

@@ -18,6 +18,9 @@ form end with the same loss and weights to within 1e-4 (float rounding only):
   forward and backward, and no big shuffle.
 - **The generator's layout.** oneDNN's fastest kernels differ by instruction set: channels_last
   where the CPU has AVX-512, NCHW where it has only AVX2 (:func:`generator_memory_format`).
+- **Adam.** torch's default Adam on the CPU updates each of the generator's 159 tensors with about
+  ten separate ops (4.9 ms a step, on a 2-core Xeon); its fused kernel does the same update in one
+  pass per tensor (1.6 ms): :func:`adam`.
 - **Page faults.** glibc hands blocks over 32 MiB back to the kernel when they are freed, so every
   step page-faulted its largest activations afresh (an elementwise op writing 38 MB took 9 ms
   instead of 2); :func:`keep_freed_memory` keeps them.
@@ -32,7 +35,7 @@ import ctypes
 import ctypes.util
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +44,7 @@ from torch import nn
 from srgan.models import ResidualBlock, SRResNet, SubPixelUpsample
 
 __all__ = ["prelu", "upsampled_conv_weight", "conv_after_upsample", "training_forward",
-           "generator_memory_format", "keep_freed_memory"]
+           "generator_memory_format", "adam", "keep_freed_memory"]
 
 
 class _PReLU(torch.autograd.Function):
@@ -223,6 +226,22 @@ def training_forward(generator: SRResNet) -> Callable[[torch.Tensor], torch.Tens
         return torch.tanh(_last_upsample_and_tail(last, tail, x, r, mode, tap_map))
 
     return forward
+
+
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
+def adam(parameters: Iterable[nn.Parameter], *, lr: float, device: torch.device) -> torch.optim.Adam:
+    """The paper's Adam (betas 0.9, 0.999), with torch's fused kernel where ``device`` has one.
+
+    The fused kernel computes the same update as the default per-op loop (20 float64 steps agree
+    to 1e-14) in one pass per tensor instead of about ten kernel launches: on the CPU the step's
+    update falls from 4.9 to 1.6 ms, and on the GPU, where the paper's batch of 16 leaves the step
+    launch-bound, it removes most of the update's launches. A checkpoint's optimizer state is the
+    same either way, so resuming works across the two.
+    """
+    fused = True if device.type in FUSED_ADAM_DEVICES else None
+    return torch.optim.Adam(parameters, lr=lr, betas=(0.9, 0.999), fused=fused)
 
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc <malloc.h>

@@ -38,7 +38,7 @@ from srgan.losses import (ContentLoss, calibrated_feature_scale, discriminator_l
                           generator_adversarial_loss, pixel_mse)
 from srgan.models import Discriminator, SRResNet, load_content_network
 from srgan.patches import CropSampler, ImageStore, Prefetcher, to_device
-from srgan.speed import generator_memory_format, keep_freed_memory, training_forward
+from srgan.speed import adam, generator_memory_format, keep_freed_memory, training_forward
 
 log = logging.getLogger(__name__)
 
@@ -383,7 +383,7 @@ def run_pretrain(*, store_dir: Path, hr_size: int, per_image: int, variant: str,
     torch.manual_seed(seed)
     model_args = {"num_blocks": num_blocks, "upsample": UPSAMPLE_OF_VARIANT[variant], "scale": scale}
     generator = SRResNet(**model_args).to(device).to(memory_format=generator_memory_format(device))
-    optimizer = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999))
+    optimizer = adam(generator.parameters(), lr=lr, device=device)
     data, data_settings = open_training_data(store_dir, hr_size=hr_size, per_image=per_image,
                                              batch_size=batch_size, seed=seed, sampling=sampling,
                                              augment=augment)
@@ -437,8 +437,8 @@ def run_gan(*, generator_checkpoint: Path, store_dir: Path, hr_size: int, per_im
         vgg, source = load_content_network(layer=vgg_layer, weights_path=vgg_weights_path,
                                            allow_random_fallback=allow_random_fallback)
         vgg = vgg.to(device).to(memory_format=torch.channels_last)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=(0.9, 0.999))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.9, 0.999))
+    opt_g = adam(generator.parameters(), lr=lr, device=device)
+    opt_d = adam(discriminator.parameters(), lr=lr, device=device)
     data, data_settings = open_training_data(store_dir, hr_size=hr_size, per_image=per_image,
                                              batch_size=batch_size, seed=seed, sampling=sampling,
                                              augment=augment)
