@@ -21,7 +21,10 @@ The roofline: the SRResNet body convolution (64->64 3x3 at 24x24, batch 16, forw
 backward products, fp32, the faster of channels_last and NCHW), timed in the same run in rounds
 interleaved with the compute-only steps (one fixed batch, no data loading), over windows as long as
 the steps' own. A step's rate is its FLOPs (torch's FlopCounterMode on the eager fp32 step: the
-direct-convolution count, whatever algorithm runs) over its time.
+direct-convolution count, whatever algorithm runs) over its time. The last row is the ceiling:
+every convolution call of the ours-fp32 SRResNet step (forward and the backward products autograd
+asks for, recorded once), each replayed alone on random tensors of its layout, summed; the
+fraction it gives is what the step would reach if nothing but its convolutions took time.
 
     python benchmarks/train_throughput.py [--images DIR ...] [--device auto] [--steps 4]
                                           [--variants ours,eager-fp32] [--threads 2] [--rounds 3]
@@ -50,6 +53,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from srgan.evaluate import pick_device
@@ -246,6 +250,59 @@ def body_conv_flops() -> float:
     return 3 * 2 * BATCH * side * side * cin * cout * k * k  # forward, input and weight gradients
 
 
+CONV_OPS = (torch.ops.aten.convolution.default, torch.ops.aten.convolution_backward.default)
+
+
+class TensorSpec(tuple):
+    """(shape, strides, dtype) of a recorded tensor argument."""
+
+
+def _spec(arg):
+    """A hashable stand-in for a convolution argument: a tensor's TensorSpec, a list as a tuple."""
+    if isinstance(arg, torch.Tensor):
+        return TensorSpec((tuple(arg.shape), arg.stride(), arg.dtype))
+    return tuple(arg) if isinstance(arg, list) else arg
+
+
+class ConvCalls(TorchDispatchMode):
+    """Records each convolution a step runs, forward and backward (the products autograd asks
+    for), as (op, arguments with every tensor replaced by its shape, strides and dtype)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in CONV_OPS:
+            self.calls.append((func, tuple(map(_spec, args))))
+        return func(*args, **(kwargs or {}))
+
+
+def step_convolutions(step: Callable, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[tuple, int]:
+    """Each distinct convolution call of one run of ``step``, and how often the step makes it."""
+    with ConvCalls() as recorder:
+        step(*batch)
+    counts: dict[tuple, int] = {}
+    for call in recorder.calls:
+        counts[call] = counts.get(call, 0) + 1
+    return counts
+
+
+def replay_seconds(call: tuple, device: torch.device, repeats: int = 3) -> float:
+    """Seconds of one run of a recorded convolution call, alone, on random tensors of its layout."""
+    func, specs = call
+    args = [torch.empty_strided(spec[0], spec[1], dtype=spec[2], device=device).normal_()
+            if isinstance(spec, TensorSpec) else list(spec) if isinstance(spec, tuple) else spec
+            for spec in specs]
+    func(*args)
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        func(*args)
+    sync(device)
+    return (time.perf_counter() - start) / repeats
+
+
 def roofline_table(device: torch.device, stages: list[str], variants: list[str], steps: int,
                    rounds: int) -> tuple[list[tuple], float | None]:
     """Rows (what, ms, GFLOP/s, fraction of the roofline) and the roofline fraction of ours-fp32's
@@ -261,6 +318,8 @@ def roofline_table(device: torch.device, stages: list[str], variants: list[str],
     conv = {name: math.inf for name in formats}
     best = {(stage, v): math.inf for stage in stages for v in variants}
     steppers: dict[tuple[str, str], Callable] = {}
+    convolutions: dict[tuple, int] = {}
+    conv_best: dict[tuple, float] = {}
     for _ in range(rounds):
         for stage in stages:
             for variant in variants:
@@ -271,6 +330,10 @@ def roofline_table(device: torch.device, stages: list[str], variants: list[str],
                 best[stage, variant] = min(best[stage, variant], BATCH / rate)
         for name, fmt in formats.items():
             conv[name] = min(conv[name], body_conv_seconds(device, fmt, min_seconds=steps * min(best.values())))
+        if ("srresnet", "ours-fp32") in steppers:
+            convolutions = convolutions or step_convolutions(steppers["srresnet", "ours-fp32"], batch)
+            for call in convolutions:
+                conv_best[call] = min(conv_best.get(call, math.inf), replay_seconds(call, device))
     layout = min(conv, key=conv.get)
     roof = body_conv_flops() / conv[layout]
     rows = [(f"body conv 64->64 3x3 at 24x24, fwd+bwd fp32, {layout} (the roofline)", conv[layout] * 1e3,
@@ -284,6 +347,11 @@ def roofline_table(device: torch.device, stages: list[str], variants: list[str],
                          best[stage, variant] * 1e3, rate / 1e9, rate / roof))
     fraction = (flops["srresnet"] / best["srresnet", "ours-fp32"] / roof
                 if ("srresnet", "ours-fp32") in best else None)
+    if convolutions:  # what the step would reach if everything but its convolutions took no time
+        alone = sum(count * conv_best[call] for call, count in convolutions.items())
+        rows.append((f"srresnet step, ours-fp32: its {sum(convolutions.values())} convolution calls alone, "
+                     "each replayed in isolation (the ceiling if nothing else took time)", alone * 1e3,
+                     flops["srresnet"] / alone / 1e9, flops["srresnet"] / alone / roof))
     return rows, fraction
 
 
