@@ -231,7 +231,7 @@ def test_twenty_srresnet_steps_match_the_eager_module(path: str, dtype: torch.dt
     for lr, hr in _batches(20, size=32, dtype=dtype):
         fmt = CL if channels_last else torch.contiguous_format
         losses[0].append({k: float(v) for k, v in ours(lr.to(memory_format=fmt), hr).items()})
-        losses[1].append({k: float(v) for k, v in ref(lr, hr).items()})
+        losses[1].append({k: float(v.detach()) for k, v in ref(lr, hr).items()})
     _assert_moved(eager, initial)
     _assert_same_training(*losses, [(fast, eager)], weights_rtol=1e-4 if dtype == torch.float64 else 1e-3)
 
@@ -303,7 +303,7 @@ def test_twenty_srgan_steps_match_the_plain_eager_step(channels_last: bool) -> N
     for lr, hr in _batches(20, size=32, dtype=torch.float64):
         fmt = CL if channels_last else torch.contiguous_format
         losses[0].append({k: float(v) for k, v in ours(lr.to(memory_format=fmt), hr).items()})
-        losses[1].append({k: float(v) for k, v in ref(lr, hr).items()})
+        losses[1].append({k: float(v.detach()) for k, v in ref(lr, hr).items()})
     _assert_moved(g_eager, initial[0])
     _assert_moved(d_eager, initial[1])
     _assert_same_training(*losses, [(g_fast, g_eager), (d_fast, d_eager)], weights_rtol=1e-4)
