@@ -1,4 +1,4 @@
-"""Where a training step's time goes: torch.profiler's self time of every op, by kind of layer.
+"""Where a training step's time goes: the self time of every op, by kind of layer.
 
 For the SRResNet step and the SRGAN step as ``benchmarks/train_throughput.py`` builds them (paper
 networks, batch 16 x 96x96, VGG19 to block5_conv4 with random weights, channels_last except
@@ -8,11 +8,18 @@ computed in the G step, as before issue 16) and ``ours-fp32`` (the path the pipe
 ``srgan.speed.training_forward``, D frozen in the G step, freed memory kept).
 
     python benchmarks/profile_step.py [--steps 3] [--threads 2] [--stages srresnet,srgan]
-                                      [--variants eager-fp32,ours-fp32]
+                                      [--variants eager-fp32,ours-fp32] [--timer profiler|dispatch]
 
 Prints one Markdown table per stage: ms per step and share of the step for each kind of layer.
-D's and VGG's ops are told apart by profiler scopes, G's convolutions by their weight's shape,
+D's and VGG's ops are told apart by network scopes, G's convolutions by their weight's shape,
 the optimizer by its own scope.
+
+Two timers. ``profiler`` (the default) is torch.profiler's self time. On some VMs the profiler
+makes the process page-fault (75k to 89k minor faults per step measured on a 2-core EPYC) and
+inflates the elementwise rows several times over: a profiled total well above the unprofiled
+wall time says so, and the script then warns. ``dispatch`` times each aten op with a
+TorchDispatchMode around its call (CPU ops are synchronous), which costs a few microseconds per
+op: its total stays within a few percent of the wall time.
 """
 
 from __future__ import annotations
@@ -20,12 +27,17 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.profiler import ProfilerActivity, profile
+from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import train_throughput as tt  # noqa: E402
@@ -64,6 +76,8 @@ def layer_names(generator: nn.Module) -> dict[tuple, str]:
     names[tuple(coarse.shape)] = f"{names[tuple(tail.weight.shape)]} (coarse form)"
     return names
 
+
+TIMERS = {"profiler": "torch.profiler self time", "dispatch": "self time per aten op (TorchDispatchMode)"}
 
 CONV_OPS = ("aten::mkldnn_convolution", "aten::convolution_backward", "aten::_convolution",
             "aten::convolution", "aten::conv2d", "aten::addmm", "aten::mm", "aten::linear")
@@ -113,15 +127,105 @@ def network_of(event, forward_networks: dict[int, str]) -> str:
     return "G"
 
 
-def profile_step(stage: str, variant: str, steps: int) -> tuple[float, dict[str, float]]:
-    """Wall ms per step (unprofiled, best of two), and ms per step of each kind (profiled)."""
+class Op(NamedTuple):
+    """What kind_of reads of a profiler event, for an op the dispatch timer saw."""
+    name: str
+    input_shapes: list
+
+
+def _next_sequence_nr() -> int:
+    """The autograd sequence number the next recorded op gets (that of a throwaway op, plus one)."""
+    with torch.enable_grad():
+        return (torch.zeros((), requires_grad=True) * 1).grad_fn._sequence_nr() + 1
+
+
+class OpTimer(TorchDispatchMode):
+    """Self time of each aten op run under it, by kind of layer (see kind_of).
+
+    A forward op belongs to the network whose forward call it runs in (hooks); a backward op to
+    the network whose forward recorded the autograd node being evaluated, found by the node's
+    sequence number among the numbers each forward call took; the optimizer's ops by torch's
+    global step hooks; everything else to G.
+    """
+
+    def __init__(self, networks: dict[str, nn.Module], g_layers: dict[tuple, str]) -> None:
+        super().__init__()
+        self.g_layers, self.paused = g_layers, False
+        self.times: dict[str, float] = defaultdict(float)
+        self.counts: dict[str, int] = defaultdict(int)
+        self.scope: list[str] = []
+        self.ranges: list[tuple[int, int, str]] = []
+        self.handles = [register_optimizer_step_pre_hook(lambda *_: self.scope.append("optimizer")),
+                        register_optimizer_step_post_hook(lambda *_: self.scope.pop())]
+        for name, module in networks.items():
+            self.handles += [module.register_forward_pre_hook(lambda *_, name=name: self.enter(name)),
+                             module.register_forward_hook(lambda *_: self.exit())]
+
+    def enter(self, name: str) -> None:
+        self.paused = True
+        self.scope.append(name)
+        self.ranges.append((_next_sequence_nr(), -1, name))
+        self.paused = False
+
+    def exit(self) -> None:
+        self.paused = True
+        start, _, name = self.ranges[-1]
+        self.ranges[-1] = (start, _next_sequence_nr(), name)
+        self.scope.pop()
+        self.paused = False
+
+    def network(self) -> str:
+        if self.scope:
+            return self.scope[-1]
+        node = torch._C._current_autograd_node()
+        if node is not None:
+            number = node._sequence_nr()
+            for start, end, name in self.ranges:
+                if start <= number < end:
+                    return name
+        return "G"
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        start = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        elapsed = time.perf_counter() - start
+        if not self.paused:
+            shapes = [list(a.shape) if isinstance(a, torch.Tensor) else [] for a in args]
+            kind = kind_of(Op(func._schema.name, shapes), self.network(), self.g_layers)
+            self.times[kind] += elapsed
+            self.counts[kind] += 1
+        return out
+
+
+def dispatch_times(step: Callable, nets: tuple[nn.Module, ...], steps: int) -> dict[str, float]:
+    """ms per step of each kind, timed by OpTimer over ``steps`` runs of the warm ``step``."""
+    batch = tt.fixed_batch(torch.device("cpu"))
+    g, d, vgg = nets
+    timer = OpTimer({"D": d, "VGG": vgg}, layer_names(g))
+    try:
+        with timer:
+            for _ in range(steps):
+                step(*batch)
+    finally:
+        timer.remove()
+    return {kind: seconds * 1e3 / steps for kind, seconds in timer.times.items()}
+
+
+def profile_step(stage: str, variant: str, steps: int, timer: str = "profiler") -> tuple[float, dict[str, float]]:
+    """Wall ms per step (untimed, best of two), and ms per step of each kind (``timer``)."""
     cpu = torch.device("cpu")
     nets = tt.networks(cpu, channels_last=True)
-    if stage == "srgan":
-        Scope("D", nets[1]), Scope("VGG", nets[2])
     step = tt.make_step(stage, cpu, variant, nets)
     batches = itertools.repeat(tt.fixed_batch(cpu))
     best = min(tt.BATCH / tt.time_loop(batches, step, cpu, steps, 2)[0] * 1e3 for _ in range(2))
+    if timer == "dispatch":
+        return best, dispatch_times(step, nets, steps)
+    if stage == "srgan":
+        Scope("D", nets[1]), Scope("VGG", nets[2])
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         for _ in range(steps):
             step(*next(batches))
@@ -145,14 +249,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--stages", default="srresnet,srgan")
     parser.add_argument("--variants", default="eager-fp32,ours-fp32")
+    parser.add_argument("--timer", choices=("profiler", "dispatch"), default="profiler")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     paths = args.variants.split(",")
     print(f"CPU, {args.threads} threads, batch {tt.BATCH} x {tt.HR}x{tt.HR}, "
           f"ours: {tt.generator_layout(torch.device('cpu'))}; "
-          f"torch.profiler self time over {args.steps} steps\n")
+          f"{TIMERS[args.timer]} over {args.steps} steps\n")
     for stage in args.stages.split(","):
-        results = {path: profile_step(stage, path, args.steps) for path in paths}
+        results = {path: profile_step(stage, path, args.steps, args.timer) for path in paths}
         order = sorted({k for _, kinds in results.values() for k in kinds},
                        key=lambda k: -max(kinds.get(k, 0.0) for _, kinds in results.values()))
         print(f"### {stage} step\n")
@@ -168,8 +273,12 @@ def main() -> None:
         cells = []
         for path in paths:
             cells += [f"{sum(results[path][1].values()):.1f}", "100%"]
-        print("| **profiled total** | " + " | ".join(cells) + " |")
-        print("| wall ms/step, unprofiled | " + " | ".join(f"{results[p][0]:.1f} | " for p in paths) + "\n")
+        print("| **timed total** | " + " | ".join(cells) + " |")
+        print("| wall ms/step, untimed | " + " | ".join(f"{results[p][0]:.1f} | " for p in paths) + "\n")
+        inflated = [p for p in paths if sum(results[p][1].values()) > 1.2 * results[p][0]]
+        if inflated:
+            print(f"warning: the timed total of {', '.join(inflated)} exceeds the untimed wall time by more "
+                  f"than 20%: the timer's overhead inflates the small ops' rows; --timer dispatch is closer\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""benchmarks/train_throughput.py's convolution ceiling counts the step's convolutions right."""
+"""The benchmarks' own bookkeeping: train_throughput's convolution ceiling counts the step's
+convolutions, and profile_step's dispatch timer attributes each op to its network."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from collections import Counter
 import torch
 
 from conftest import REPO
-from srgan.models import SRResNet
+from srgan.losses import ContentLoss
+from srgan.models import Discriminator, SRResNet, VGGFeatures
 from srgan.speed import adam, training_forward
-from srgan.training import srresnet_step
+from srgan.training import srgan_step, srresnet_step
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import train_throughput as tt  # noqa: E402
@@ -40,3 +42,31 @@ def test_the_ceiling_replays_every_convolution_of_the_step_forward_and_backward(
     assert all(mask == (True, True, True) for shape, mask in masks if shape != (2, 3, 8, 8))
     head = next(call for call in backward if call[1][1][0] == (2, 3, 8, 8))
     assert tt.replay_seconds(head, torch.device("cpu"), repeats=1) > 0
+
+
+def test_the_dispatch_timer_tells_d_from_vgg_forward_and_backward() -> None:
+    """D's first convolution and VGG's (3->64 3x3 on the same batch) have the same shapes; the
+    timer must attribute each call, forward and backward, to its own network: VGG runs twice
+    forward (HR, without a graph, and SR) and once backward (SR, input gradients only), D three
+    times forward (HR, detached SR, SR in the G step) and three times backward."""
+    import profile_step as ps
+
+    torch.manual_seed(0)
+    generator = SRResNet(num_blocks=1, channels=8)
+    discriminator = Discriminator(input_size=16, channels=(64, 64))
+    vgg = VGGFeatures(layer="block1_conv2", weights="random")
+    cpu = torch.device("cpu")
+    step = srgan_step(training_forward(generator), discriminator, ContentLoss(kind="vgg", vgg=vgg),
+                      adam(generator.parameters(), lr=1e-4, device=cpu),
+                      adam(discriminator.parameters(), lr=1e-4, device=cpu), adversarial_weight=1e-3)
+    batch = (torch.rand(2, 3, 4, 4), torch.rand(2, 3, 16, 16) * 2 - 1)
+    timer = ps.OpTimer({"D": discriminator, "VGG": vgg}, ps.layer_names(generator))
+    try:
+        with timer:
+            step(*batch)
+    finally:
+        timer.remove()
+    d_convs = sum(isinstance(m, torch.nn.Conv2d) for m in discriminator.modules())
+    assert timer.counts["VGG convs"] == 2 * 2 + 2
+    assert timer.counts["D convs"] == 6 * d_convs
+    assert timer.counts["D linear"] > 0 and "G convs" not in timer.counts
