@@ -29,8 +29,8 @@ import itertools
 import sys
 import time
 from collections import defaultdict
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -145,21 +145,30 @@ class OpTimer(TorchDispatchMode):
     A forward op belongs to the network whose forward call it runs in (hooks); a backward op to
     the network whose forward recorded the autograd node being evaluated, found by the node's
     sequence number among the numbers each forward call took; the optimizer's ops by torch's
-    global step hooks; everything else to G.
+    global step hooks; everything else to G. The hooks are in place only while the mode is.
     """
 
     def __init__(self, networks: dict[str, nn.Module], g_layers: dict[tuple, str]) -> None:
         super().__init__()
-        self.g_layers, self.paused = g_layers, False
+        self.networks, self.g_layers, self.paused = networks, g_layers, False
         self.times: dict[str, float] = defaultdict(float)
         self.counts: dict[str, int] = defaultdict(int)
         self.scope: list[str] = []
         self.ranges: list[tuple[int, int, str]] = []
+        self.handles: list = []
+
+    def __enter__(self) -> OpTimer:
         self.handles = [register_optimizer_step_pre_hook(lambda *_: self.scope.append("optimizer")),
                         register_optimizer_step_post_hook(lambda *_: self.scope.pop())]
-        for name, module in networks.items():
+        for name, module in self.networks.items():
             self.handles += [module.register_forward_pre_hook(lambda *_, name=name: self.enter(name)),
                              module.register_forward_hook(lambda *_: self.exit())]
+        return super().__enter__()
+
+    def __exit__(self, *exc) -> None:
+        for handle in self.handles:
+            handle.remove()
+        super().__exit__(*exc)
 
     def enter(self, name: str) -> None:
         self.paused = True
@@ -185,10 +194,6 @@ class OpTimer(TorchDispatchMode):
                     return name
         return "G"
 
-    def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         start = time.perf_counter()
         out = func(*args, **(kwargs or {}))
@@ -205,13 +210,9 @@ def dispatch_times(step: Callable, nets: tuple[nn.Module, ...], steps: int) -> d
     """ms per step of each kind, timed by OpTimer over ``steps`` runs of the warm ``step``."""
     batch = tt.fixed_batch(torch.device("cpu"))
     g, d, vgg = nets
-    timer = OpTimer({"D": d, "VGG": vgg}, layer_names(g))
-    try:
-        with timer:
-            for _ in range(steps):
-                step(*batch)
-    finally:
-        timer.remove()
+    with OpTimer({"D": d, "VGG": vgg}, layer_names(g)) as timer:
+        for _ in range(steps):
+            step(*batch)
     return {kind: seconds * 1e3 / steps for kind, seconds in timer.times.items()}
 
 

@@ -40,6 +40,7 @@ body convolution.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import functools
 import itertools
@@ -264,6 +265,14 @@ def _spec(arg):
     return tuple(arg) if isinstance(arg, list) else arg
 
 
+def _from_spec(spec, device: torch.device):
+    """The argument that _spec stood in for: random values for a tensor, a list for a tuple."""
+    if isinstance(spec, TensorSpec):
+        shape, stride, dtype = spec
+        return torch.empty_strided(shape, stride, dtype=dtype, device=device).normal_()
+    return list(spec) if isinstance(spec, tuple) else spec
+
+
 class ConvCalls(TorchDispatchMode):
     """Records each convolution a step runs, forward and backward (the products autograd asks
     for), as (op, arguments with every tensor replaced by its shape, strides and dtype)."""
@@ -282,18 +291,13 @@ def step_convolutions(step: Callable, batch: tuple[torch.Tensor, torch.Tensor]) 
     """Each distinct convolution call of one run of ``step``, and how often the step makes it."""
     with ConvCalls() as recorder:
         step(*batch)
-    counts: dict[tuple, int] = {}
-    for call in recorder.calls:
-        counts[call] = counts.get(call, 0) + 1
-    return counts
+    return dict(collections.Counter(recorder.calls))
 
 
 def replay_seconds(call: tuple, device: torch.device, repeats: int = 3) -> float:
     """Seconds of one run of a recorded convolution call, alone, on random tensors of its layout."""
     func, specs = call
-    args = [torch.empty_strided(spec[0], spec[1], dtype=spec[2], device=device).normal_()
-            if isinstance(spec, TensorSpec) else list(spec) if isinstance(spec, tuple) else spec
-            for spec in specs]
+    args = [_from_spec(spec, device) for spec in specs]
     func(*args)
     sync(device)
     start = time.perf_counter()

@@ -60,13 +60,10 @@ def test_the_dispatch_timer_tells_d_from_vgg_forward_and_backward() -> None:
                       adam(generator.parameters(), lr=1e-4, device=cpu),
                       adam(discriminator.parameters(), lr=1e-4, device=cpu), adversarial_weight=1e-3)
     batch = (torch.rand(2, 3, 4, 4), torch.rand(2, 3, 16, 16) * 2 - 1)
-    timer = ps.OpTimer({"D": discriminator, "VGG": vgg}, ps.layer_names(generator))
-    try:
-        with timer:
-            step(*batch)
-    finally:
-        timer.remove()
+    with ps.OpTimer({"D": discriminator, "VGG": vgg}, ps.layer_names(generator)) as timer:
+        step(*batch)
     d_convs = sum(isinstance(m, torch.nn.Conv2d) for m in discriminator.modules())
     assert timer.counts["VGG convs"] == 2 * 2 + 2
     assert timer.counts["D convs"] == 6 * d_convs
     assert timer.counts["D linear"] > 0 and "G convs" not in timer.counts
+    assert not (discriminator._forward_hooks or vgg._forward_pre_hooks)  # removed with the mode
