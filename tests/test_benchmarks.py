@@ -67,3 +67,16 @@ def test_the_dispatch_timer_tells_d_from_vgg_forward_and_backward() -> None:
     assert timer.counts["D convs"] == 6 * d_convs
     assert timer.counts["D linear"] > 0 and "G convs" not in timer.counts
     assert not (discriminator._forward_hooks or vgg._forward_pre_hooks)  # removed with the mode
+
+
+def test_the_in_step_ceiling_times_each_convolution_call_and_nothing_else() -> None:
+    """A clock that ticks one second per reading: the 2-block step's 9 + 9 convolution calls are
+    each timed once, and none of its hundred other ops (BN, PReLU, shuffles, the loss, Adam)."""
+    torch.manual_seed(0)
+    generator = SRResNet(num_blocks=2, channels=16).to(memory_format=torch.channels_last)
+    step = srresnet_step(training_forward(generator), adam(generator.parameters(), lr=1e-4,
+                                                           device=torch.device("cpu")))
+    batch = (torch.rand(2, 3, 8, 8), torch.rand(2, 3, 32, 32) * 2 - 1)
+    ticks = iter(range(10_000))
+    assert tt.in_step_convolution_seconds(step, batch, clock=lambda: float(next(ticks))) == 18.0
+    assert next(ticks) == 36  # two readings per call, no more
