@@ -21,7 +21,10 @@ The roofline: the SRResNet body convolution (64->64 3x3 at 24x24, batch 16, forw
 backward products, fp32, the faster of channels_last and NCHW), timed in the same run in rounds
 interleaved with the compute-only steps (one fixed batch, no data loading), over windows as long as
 the steps' own. A step's rate is its FLOPs (torch's FlopCounterMode on the eager fp32 step: the
-direct-convolution count, whatever algorithm runs) over its time. The last two rows are the
+direct-convolution count, whatever algorithm runs) over its time. A 2048 fp32 matrix product,
+timed the same way, shows where the roofline sits against the BLAS's own rate: below it (as on a
+2-core AVX2 EPYC, about 0.8), the step has headroom to make up its other work in; at it (as on
+AVX-512 Xeons), the roofline is the machine's fp32 ceiling itself. The last two rows are the
 ceiling: every convolution call of the ours-fp32 SRResNet step (forward and the backward products
 autograd asks for), first timed where the step runs it (CPU only), then replayed alone on random
 tensors of its layout, summed; the fraction each gives is what the step would reach if nothing but
@@ -253,6 +256,31 @@ def body_conv_flops() -> float:
     return 3 * 2 * BATCH * side * side * cin * cout * k * k  # forward, input and weight gradients
 
 
+MATMUL_SIDE = 2048  # the issue's sgemm: big enough that the BLAS runs at its own ceiling
+
+
+def matmul_seconds(device: torch.device, *, side: int = MATMUL_SIDE, repeats: int = 3,
+                   min_seconds: float = 0.0) -> float:
+    """Seconds of one fp32 ``side`` x ``side`` matrix product (the BLAS's best case), timed like the
+    roofline convolution: it tells whether the roofline sits below the machine's matrix-multiply
+    rate (there is headroom for the step to hide its other work in) or at it."""
+    torch.manual_seed(0)
+    a, b = (torch.randn(side, side, device=device) for _ in range(2))
+    a @ b
+    sync(device)
+    start, runs = time.perf_counter(), 0
+    while runs == 0 or time.perf_counter() - start < min_seconds:
+        for _ in range(repeats):
+            a @ b
+        runs += repeats
+        sync(device)
+    return (time.perf_counter() - start) / runs
+
+
+def matmul_flops(side: int = MATMUL_SIDE) -> float:
+    return 2 * side**3
+
+
 CONV_OPS = (torch.ops.aten.convolution.default, torch.ops.aten.convolution_backward.default)
 
 
@@ -342,7 +370,7 @@ def roofline_table(device: torch.device, stages: list[str], variants: list[str],
     steppers: dict[tuple[str, str], Callable] = {}
     convolutions: dict[tuple, int] = {}
     conv_best: dict[tuple, float] = {}
-    in_step = math.inf
+    in_step, matmul = math.inf, math.inf
     for _ in range(rounds):
         for stage in stages:
             for variant in variants:
@@ -353,6 +381,7 @@ def roofline_table(device: torch.device, stages: list[str], variants: list[str],
                 best[stage, variant] = min(best[stage, variant], BATCH / rate)
         for name, fmt in formats.items():
             conv[name] = min(conv[name], body_conv_seconds(device, fmt, min_seconds=steps * min(best.values())))
+        matmul = min(matmul, matmul_seconds(device, min_seconds=steps * min(best.values())))
         if ("srresnet", "ours-fp32") in steppers:
             convolutions = convolutions or step_convolutions(steppers["srresnet", "ours-fp32"], batch)
             for call in convolutions:
@@ -365,6 +394,8 @@ def roofline_table(device: torch.device, stages: list[str], variants: list[str],
              roof / 1e9, 1.0)]
     rows += [(f"body conv, {name}", seconds * 1e3, body_conv_flops() / seconds / 1e9,
               body_conv_flops() / seconds / roof) for name, seconds in conv.items() if name != layout]
+    rows.append((f"matrix product {MATMUL_SIDE}x{MATMUL_SIDE} fp32 (the BLAS's rate, for scale)", matmul * 1e3,
+                 matmul_flops() / matmul / 1e9, matmul_flops() / matmul / roof))
     for stage in stages:
         for variant in variants:
             rate = flops[stage] / best[stage, variant]

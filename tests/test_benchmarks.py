@@ -7,6 +7,7 @@ import sys
 from collections import Counter
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import REPO
 from srgan.losses import ContentLoss
@@ -80,3 +81,12 @@ def test_the_in_step_ceiling_times_each_convolution_call_and_nothing_else() -> N
     ticks = iter(range(10_000))
     assert tt.in_step_convolution_seconds(step, batch, clock=lambda: float(next(ticks))) == 18.0
     assert next(ticks) == 36  # two readings per call, no more
+
+
+def test_the_matrix_product_row_counts_the_flops_torch_counts() -> None:
+    """The scale row's GFLOP/s is only comparable with the roofline's if both count alike (torch's
+    FlopCounterMode counts the steps): a multiply-add is two."""
+    a = torch.randn(48, 48)
+    with FlopCounterMode(display=False) as counter:
+        a @ a
+    assert tt.matmul_flops(48) == counter.get_total_flops()
