@@ -85,8 +85,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if state.truncate_first is not None and len(state.requests) == 1:
             body = body[:state.truncate_first]
-        self.wfile.write(body)
+        # Counted before the write: the client can finish, and the test read the count, before this
+        # thread runs again after the last byte leaves (a race that failed CI-like runs now and then).
         state.body_bytes += len(body)
+        self.wfile.write(body)
 
     def log_message(self, *args) -> None:
         pass
