@@ -230,25 +230,32 @@ def step_flops(stage: str, device: torch.device) -> float:
 BODY_CONV = (64, 64, 3, 24)  # in, out, kernel, LR side: the residual body's convolution
 
 
+def mean_seconds(run: Callable[[], object], device: torch.device, *, warmup: int, repeats: int,
+                 min_seconds: float = 0.0) -> float:
+    """Seconds of one ``run()``: the mean over batches of ``repeats`` runs (one device sync each,
+    so a GPU's queue is drained) until ``min_seconds`` have passed, after ``warmup`` untimed runs."""
+    for _ in range(warmup):
+        run()
+    sync(device)
+    start, runs = time.perf_counter(), 0
+    while runs == 0 or time.perf_counter() - start < min_seconds:
+        for _ in range(repeats):
+            run()
+        runs += repeats
+        sync(device)
+    return (time.perf_counter() - start) / runs
+
+
 def body_conv_seconds(device: torch.device, memory_format: torch.memory_format, *, repeats: int = 10,
                       min_seconds: float = 0.0) -> float:
-    """Seconds of one forward + backward (input and weight gradients) of the body convolution: the
-    mean over batches of ``repeats`` runs (one device sync each) until ``min_seconds`` have passed."""
+    """Seconds of one forward + backward (input and weight gradients) of the body convolution."""
     cin, cout, k, side = BODY_CONV
     torch.manual_seed(0)
     conv = nn.Conv2d(cin, cout, k, padding=k // 2).to(device).to(memory_format=memory_format)
     x = torch.randn(BATCH, cin, side, side, device=device).to(memory_format=memory_format).requires_grad_()
     grad = torch.randn(BATCH, cout, side, side, device=device).to(memory_format=memory_format)
-    for _ in range(3):
-        conv(x).backward(grad)
-    sync(device)
-    start, runs = time.perf_counter(), 0
-    while runs == 0 or time.perf_counter() - start < min_seconds:
-        for _ in range(repeats):
-            conv(x).backward(grad)
-        runs += repeats
-        sync(device)
-    return (time.perf_counter() - start) / runs
+    return mean_seconds(lambda: conv(x).backward(grad), device, warmup=3, repeats=repeats,
+                        min_seconds=min_seconds)
 
 
 def body_conv_flops() -> float:
@@ -266,15 +273,7 @@ def matmul_seconds(device: torch.device, *, side: int = MATMUL_SIDE, repeats: in
     rate (there is headroom for the step to hide its other work in) or at it."""
     torch.manual_seed(0)
     a, b = (torch.randn(side, side, device=device) for _ in range(2))
-    a @ b
-    sync(device)
-    start, runs = time.perf_counter(), 0
-    while runs == 0 or time.perf_counter() - start < min_seconds:
-        for _ in range(repeats):
-            a @ b
-        runs += repeats
-        sync(device)
-    return (time.perf_counter() - start) / runs
+    return mean_seconds(lambda: a @ b, device, warmup=1, repeats=repeats, min_seconds=min_seconds)
 
 
 def matmul_flops(side: int = MATMUL_SIDE) -> float:
@@ -344,13 +343,7 @@ def replay_seconds(call: tuple, device: torch.device, repeats: int = 3) -> float
     """Seconds of one run of a recorded convolution call, alone, on random tensors of its layout."""
     func, specs = call
     args = [_from_spec(spec, device) for spec in specs]
-    func(*args)
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        func(*args)
-    sync(device)
-    return (time.perf_counter() - start) / repeats
+    return mean_seconds(lambda: func(*args), device, warmup=1, repeats=repeats)
 
 
 def roofline_table(device: torch.device, stages: list[str], variants: list[str], steps: int,
@@ -379,9 +372,10 @@ def roofline_table(device: torch.device, stages: list[str], variants: list[str],
                 keep_freed_memory(VARIANTS[variant][3] and device.type == "cpu")
                 rate, _ = time_loop(itertools.repeat(batch), steppers[stage, variant], device, steps, 1)
                 best[stage, variant] = min(best[stage, variant], BATCH / rate)
+        window = steps * min(best.values())
         for name, fmt in formats.items():
-            conv[name] = min(conv[name], body_conv_seconds(device, fmt, min_seconds=steps * min(best.values())))
-        matmul = min(matmul, matmul_seconds(device, min_seconds=steps * min(best.values())))
+            conv[name] = min(conv[name], body_conv_seconds(device, fmt, min_seconds=window))
+        matmul = min(matmul, matmul_seconds(device, min_seconds=window))
         if ("srresnet", "ours-fp32") in steppers:
             convolutions = convolutions or step_convolutions(steppers["srresnet", "ours-fp32"], batch)
             for call in convolutions:
@@ -390,28 +384,28 @@ def roofline_table(device: torch.device, stages: list[str], variants: list[str],
                 in_step = min(in_step, in_step_convolution_seconds(steppers["srresnet", "ours-fp32"], batch))
     layout = min(conv, key=conv.get)
     roof = body_conv_flops() / conv[layout]
-    rows = [(f"body conv 64->64 3x3 at 24x24, fwd+bwd fp32, {layout} (the roofline)", conv[layout] * 1e3,
-             roof / 1e9, 1.0)]
-    rows += [(f"body conv, {name}", seconds * 1e3, body_conv_flops() / seconds / 1e9,
-              body_conv_flops() / seconds / roof) for name, seconds in conv.items() if name != layout]
-    rows.append((f"matrix product {MATMUL_SIDE}x{MATMUL_SIDE} fp32 (the BLAS's rate, for scale)", matmul * 1e3,
-                 matmul_flops() / matmul / 1e9, matmul_flops() / matmul / roof))
+
+    def row(what: str, seconds: float, work: float) -> tuple:
+        return what, seconds * 1e3, work / seconds / 1e9, work / seconds / roof
+
+    rows = [row(f"body conv 64->64 3x3 at 24x24, fwd+bwd fp32, {layout} (the roofline)", conv[layout],
+                body_conv_flops())]
+    rows += [row(f"body conv, {name}", seconds, body_conv_flops()) for name, seconds in conv.items() if name != layout]
+    rows.append(row(f"matrix product {MATMUL_SIDE}x{MATMUL_SIDE} fp32 (the BLAS's rate, for scale)", matmul,
+                    matmul_flops()))
     for stage in stages:
         for variant in variants:
-            rate = flops[stage] / best[stage, variant]
-            rows.append((f"{stage} step ({flops[stage] / 1e9:.1f} GFLOP), {variant_label(device, variant)}",
-                         best[stage, variant] * 1e3, rate / 1e9, rate / roof))
+            rows.append(row(f"{stage} step ({flops[stage] / 1e9:.1f} GFLOP), {variant_label(device, variant)}",
+                            best[stage, variant], flops[stage]))
     fraction = (flops["srresnet"] / best["srresnet", "ours-fp32"] / roof
                 if ("srresnet", "ours-fp32") in best else None)
     if in_step < math.inf:  # what the step would reach if everything but its convolutions took no time
-        rows.append((f"srresnet step, ours-fp32: its {sum(convolutions.values())} convolution calls as timed "
-                     "within the step (the ceiling if nothing else took time)", in_step * 1e3,
-                     flops["srresnet"] / in_step / 1e9, flops["srresnet"] / in_step / roof))
+        rows.append(row(f"srresnet step, ours-fp32: its {sum(convolutions.values())} convolution calls as timed "
+                        "within the step (the ceiling if nothing else took time)", in_step, flops["srresnet"]))
     if convolutions:  # the same calls on warm caches, alone
         alone = sum(count * conv_best[call] for call, count in convolutions.items())
-        rows.append((f"srresnet step, ours-fp32: its {sum(convolutions.values())} convolution calls alone, "
-                     "each replayed in isolation", alone * 1e3,
-                     flops["srresnet"] / alone / 1e9, flops["srresnet"] / alone / roof))
+        rows.append(row(f"srresnet step, ours-fp32: its {sum(convolutions.values())} convolution calls alone, "
+                        "each replayed in isolation", alone, flops["srresnet"]))
     return rows, fraction
 
 
